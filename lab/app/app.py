@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Sample application for the conveyor.deploy lab: a small stdlib HTTP service.
+
+Routes: ``/`` (a page naming version and host), ``/health`` (JSON status and
+version) and ``/version``.  The release it runs from decides its behaviour
+through the ``BEHAVIOUR`` file packed beside this script: ``healthy``,
+``unhealthy`` (starts, but ``/health`` answers 500) or ``crash`` (never starts).
+"""
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def read(name, default=""):
+    try:
+        with open(os.path.join(HERE, name), encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError:
+        return default
+
+
+VERSION = read("VERSION", "unknown")
+BEHAVIOUR = read("BEHAVIOUR", "healthy")
+HOST = socket.gethostname()
+ENVIRONMENT = os.environ.get("APP_ENV", "unknown")
+STARTED = time.time()
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "conveyor-sample/" + VERSION
+    protocol_version = "HTTP/1.1"
+
+    def _send(self, status, body, content_type):
+        data = body.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-App-Version", VERSION)
+        self.send_header("X-App-Host", HOST)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def do_HEAD(self):  # noqa: N802 (http.server naming)
+        self.do_GET()
+
+    def do_GET(self):  # noqa: N802
+        path = self.path.split("?", 1)[0]
+        if path == "/health":
+            healthy = BEHAVIOUR != "unhealthy"
+            body = {"status": "ok" if healthy else "error", "version": VERSION,
+                    "host": HOST, "uptime_s": round(time.time() - STARTED, 1)}
+            self._send(200 if healthy else 500, json.dumps(body), "application/json")
+        elif path == "/version":
+            self._send(200, VERSION + "\n", "text/plain")
+        elif path == "/":
+            page = ("<!doctype html><title>sample %s</title>"
+                    "<h1>sample app %s</h1><p>host %s, environment %s</p>\n"
+                    % (VERSION, VERSION, HOST, ENVIRONMENT))
+            self._send(200, page, "text/html")
+        else:
+            self._send(404, "not found\n", "text/plain")
+
+    def log_message(self, fmt, *args):
+        log_dir = os.environ.get("APP_LOG_DIR")
+        if log_dir:
+            try:
+                with open(os.path.join(log_dir, "access.log"), "a", encoding="utf-8") as handle:
+                    handle.write("%s %s\n" % (self.log_date_time_string(), fmt % args))
+            except OSError:
+                pass
+
+
+def main():
+    if BEHAVIOUR == "crash":
+        sys.stderr.write("sample app %s: refusing to start (deliberately broken build)\n" % VERSION)
+        return 1
+    port = int(os.environ.get("APP_PORT", "8000"))
+    server = ThreadingHTTPServer(("0.0.0.0", port), Handler)
+    server.daemon_threads = True
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    sys.stderr.write("sample app %s listening on %d\n" % (VERSION, port))
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except SystemExit:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

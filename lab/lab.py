@@ -1,0 +1,300 @@
+#!/usr/bin/env python3
+"""The conveyor.deploy lab: real Debian hosts (systemd + sshd) in containers.
+
+``lab.py up`` is idempotent: it builds the image if missing, starts
+``LAB_HOSTS`` app hosts (default 4, up to 20), one HAProxy load balancer and
+one artifact server, creates the ``deploy`` user (SSH key, sudo) on every host
+and writes ``inventories/lab/hosts.yml``.  ``lab.py down`` removes every
+container and the network.  Only the controller's loopback is published:
+HAProxy on 127.0.0.1:8080 (stats on :8404), artifacts on :8081 and each host's
+SSH on 127.0.0.1:2200+N.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+STATE = os.path.join(HERE, ".state")
+KEY = os.path.join(STATE, "id_ed25519")
+ARTIFACTS = os.path.join(STATE, "artifacts")
+INVENTORY = os.path.join(ROOT, "inventories", "lab", "hosts.yml")
+PREFIX = "conveyor-"
+NETWORK = "conveyor-lab"
+IMAGE = os.environ.get("LAB_IMAGE", "conveyor-lab") + ":latest"
+SSH_BASE = 2200
+SYSTEMD_FLAGS = [
+    "--cap-add", "SYS_ADMIN", "--cgroupns=host",
+    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
+    "--stop-signal", "SIGRTMIN+3",
+]
+LB_BACKEND = "sample"
+
+
+def log(msg):
+    print("lab: " + msg, flush=True)
+
+
+def docker(*args, check=True, capture=True, stdin=None):
+    proc = subprocess.run(["docker"] + list(args), input=stdin, text=True,
+                          stdout=subprocess.PIPE if capture else None,
+                          stderr=subprocess.PIPE if capture else None)
+    if check and proc.returncode != 0:
+        raise SystemExit("lab: docker %s failed: %s" % (" ".join(args[:3]), (proc.stderr or "").strip()))
+    return (proc.stdout or "").strip()
+
+
+def running(name):
+    out = docker("inspect", "-f", "{{.State.Running}}", name, check=False)
+    return out == "true"
+
+
+def exists(name):
+    return docker("inspect", "-f", "{{.Id}}", name, check=False) != ""
+
+
+def lab_containers():
+    out = docker("ps", "-a", "--filter", "label=conveyor.lab=1", "--format", "{{.Names}}")
+    return [n for n in out.splitlines() if n]
+
+
+def app_names(count):
+    return ["app%02d" % i for i in range(1, count + 1)]
+
+
+def ensure_key():
+    os.makedirs(STATE, exist_ok=True)
+    if not os.path.exists(KEY):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "conveyor-lab", "-f", KEY], check=True)
+    os.chmod(KEY, 0o600)
+    with open(KEY + ".pub", encoding="utf-8") as handle:
+        return handle.read().strip()
+
+
+def ensure_artifacts():
+    mb = os.environ.get("LAB_ARTIFACT_MB", "1")
+    marker = os.path.join(ARTIFACTS, ".mb")
+    current = open(marker).read().strip() if os.path.exists(marker) else None
+    source_mtime = os.path.getmtime(os.path.join(HERE, "app", "app.py"))
+    fresh = current == mb and os.path.getmtime(marker) >= source_mtime
+    if not fresh:
+        subprocess.run([sys.executable, os.path.join(HERE, "app", "build_artifacts.py"),
+                        "--out", ARTIFACTS, "--mb", mb], check=True, stdout=subprocess.DEVNULL)
+        with open(marker, "w") as handle:
+            handle.write(mb + "\n")
+    log("artifacts (%s MiB filler) in %s" % (mb, os.path.relpath(ARTIFACTS, ROOT)))
+
+
+def start_host(name, ssh_port, extra=()):
+    container = PREFIX + name
+    if running(container):
+        return False
+    if exists(container):
+        docker("rm", "-f", container)
+    docker("run", "-d", "--name", container, "--hostname", name, "--label", "conveyor.lab=1",
+           "--network", NETWORK, "--network-alias", name,
+           "-p", "127.0.0.1:%d:22" % ssh_port, *extra, *SYSTEMD_FLAGS, IMAGE, "/sbin/init")
+    return True
+
+
+PROVISION = r"""
+set -eu
+for i in $(seq 1 100); do
+  state=$(systemctl is-system-running 2>/dev/null || true)
+  case "$state" in running|degraded) break;; esac
+  sleep 0.2
+done
+id deploy >/dev/null 2>&1 || useradd -m -s /bin/bash deploy
+install -d -m 0700 -o deploy -g deploy /home/deploy/.ssh
+printf '%s\n' "$LAB_PUBKEY" > /home/deploy/.ssh/authorized_keys
+chown deploy:deploy /home/deploy/.ssh/authorized_keys
+chmod 0600 /home/deploy/.ssh/authorized_keys
+echo 'deploy ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/deploy
+chmod 0440 /etc/sudoers.d/deploy
+systemctl is-active --quiet ssh || systemctl start ssh
+"""
+
+
+def provision(name, pubkey):
+    docker("exec", "-e", "LAB_PUBKEY=" + pubkey, "-i", PREFIX + name, "/bin/sh", "-s", stdin=PROVISION)
+
+
+def haproxy_config(apps):
+    servers = "\n".join(
+        "    server %s %s:8000 check init-addr last,libc,none resolvers docker" % (a, a) for a in apps)
+    return """# Written by lab/lab.py: the lab's load balancer.
+global
+    log stdout format raw local0 info
+    stats socket /run/haproxy/admin.sock mode 660 level admin expose-fd listeners
+    stats timeout 30s
+    maxconn 4096
+
+resolvers docker
+    nameserver dns 127.0.0.11:53
+    hold valid 5s
+
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    option httplog
+    option http-server-close
+    default-server inter 1s fastinter 500ms downinter 1s rise 2 fall 2
+
+frontend stats
+    bind *:8404
+    stats enable
+    stats uri /stats
+    stats refresh 2s
+
+frontend www
+    bind *:80
+    default_backend %s
+
+backend %s
+    balance roundrobin
+    option httpchk GET /health
+    http-check expect status 200
+%s
+""" % (LB_BACKEND, LB_BACKEND, servers)
+
+
+def configure_lb(apps):
+    config = haproxy_config(apps)
+    container = PREFIX + "lb"
+    current = docker("exec", container, "cat", "/etc/haproxy/haproxy.cfg", check=False)
+    if current.strip() == config.strip() and docker("exec", container, "systemctl", "is-active", "haproxy",
+                                                    check=False) == "active":
+        return
+    docker("exec", "-i", container, "sh", "-c", "cat > /etc/haproxy/haproxy.cfg", stdin=config)
+    docker("exec", container, "sh", "-c",
+           "haproxy -c -q -f /etc/haproxy/haproxy.cfg && systemctl unmask haproxy >/dev/null 2>&1;"
+           " systemctl enable haproxy >/dev/null 2>&1; systemctl restart haproxy")
+    log("HAProxy configured with %d backends" % len(apps))
+
+
+def start_artifacts():
+    container = PREFIX + "artifacts"
+    if running(container):
+        return
+    if exists(container):
+        docker("rm", "-f", container)
+    docker("run", "-d", "--name", container, "--hostname", "artifacts", "--label", "conveyor.lab=1",
+           "--network", NETWORK, "--network-alias", "artifacts", "-p", "127.0.0.1:8081:8000",
+           "-v", "%s:/srv/artifacts:ro" % ARTIFACTS, IMAGE,
+           "python3", "-m", "http.server", "8000", "--directory", "/srv/artifacts")
+
+
+def write_inventory(apps):
+    lines = [
+        "# Written by `make lab-up` (lab/lab.py); do not edit: rerun lab-up instead.",
+        "all:",
+        "  vars:",
+        "    ansible_user: deploy",
+        "    ansible_become: false",
+        "    ansible_ssh_private_key_file: \"{{ inventory_dir }}/../../lab/.state/id_ed25519\"",
+        "    ansible_ssh_common_args: \"-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+        " -o LogLevel=ERROR\"",
+        "  children:",
+        "    lab:",
+        "      children:",
+        "        app:",
+        "          hosts:",
+    ]
+    for index, name in enumerate(apps, start=1):
+        lines.append("            %s: {ansible_host: 127.0.0.1, ansible_port: %d}" % (name, SSH_BASE + index))
+    lines += [
+        "        lb:",
+        "          hosts:",
+        "            lb: {ansible_host: 127.0.0.1, ansible_port: %d}" % SSH_BASE,
+        "",
+    ]
+    os.makedirs(os.path.dirname(INVENTORY), exist_ok=True)
+    with open(INVENTORY, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines))
+
+
+def wait_ssh(ports, timeout=60):
+    deadline = time.time() + timeout
+    pending = set(ports)
+    while pending and time.time() < deadline:
+        for port in sorted(pending):
+            proc = subprocess.run(
+                ["ssh", "-i", KEY, "-p", str(port), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                 "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=3",
+                 "deploy@127.0.0.1", "sudo", "-n", "true"], capture_output=True)
+            if proc.returncode == 0:
+                pending.discard(port)
+        if pending:
+            time.sleep(0.5)
+    if pending:
+        raise SystemExit("lab: SSH did not answer on ports %s within %ds" % (sorted(pending), timeout))
+
+
+def up(count):
+    if not 1 <= count <= 20:
+        raise SystemExit("lab: LAB_HOSTS must be between 1 and 20, got %d" % count)
+    started = time.time()
+    subprocess.run(["bash", os.path.join(HERE, "image", "build.sh")], check=True)
+    pubkey = ensure_key()
+    ensure_artifacts()
+    if not docker("network", "ls", "-q", "--filter", "name=^%s$" % NETWORK):
+        docker("network", "create", "--label", "conveyor.lab=1", NETWORK)
+    apps = app_names(count)
+    wanted = {PREFIX + n for n in apps + ["lb", "artifacts"]}
+    for name in lab_containers():
+        if name not in wanted:
+            docker("rm", "-f", name)
+            log("removed surplus %s" % name)
+    start_artifacts()
+    new = []
+    if start_host("lb", SSH_BASE, ("-p", "127.0.0.1:8080:80", "-p", "127.0.0.1:8404:8404")):
+        new.append("lb")
+    for index, name in enumerate(apps, start=1):
+        if start_host(name, SSH_BASE + index):
+            new.append(name)
+    for name in ["lb"] + apps:
+        provision(name, pubkey)
+    configure_lb(apps)
+    write_inventory(apps)
+    wait_ssh([SSH_BASE] + [SSH_BASE + i for i in range(1, count + 1)])
+    log("up: %d app hosts, lb, artifacts (%d started now) in %.1fs" % (count, len(new), time.time() - started))
+    log("inventory: %s" % os.path.relpath(INVENTORY, ROOT))
+
+
+def down():
+    names = lab_containers()
+    if names:
+        docker("rm", "-f", *names)
+    if docker("network", "ls", "-q", "--filter", "name=^%s$" % NETWORK):
+        docker("network", "rm", NETWORK)
+    log("down: removed %d containers and the network" % len(names))
+
+
+def status():
+    for name in sorted(lab_containers()):
+        state = docker("inspect", "-f", "{{.State.Status}}", name, check=False)
+        print("%-22s %s" % (name, state))
+    print(json.dumps({"inventory": os.path.exists(INVENTORY)}))
+
+
+def main():
+    parser = argparse.ArgumentParser(description="conveyor.deploy lab")
+    parser.add_argument("action", choices=["up", "down", "status"])
+    parser.add_argument("--hosts", type=int, default=int(os.environ.get("LAB_HOSTS", "4")))
+    args = parser.parse_args()
+    if args.action == "up":
+        up(args.hosts)
+    elif args.action == "down":
+        down()
+    else:
+        status()
+
+
+if __name__ == "__main__":
+    main()

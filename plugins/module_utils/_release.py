@@ -1,0 +1,392 @@
+# -*- coding: utf-8 -*-
+# Copyright: conveyor.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Release layout, manifests, archive safety and retention for conveyor.deploy.
+
+Private to the collection.  The pure functions (no file system access) are the
+ones the unit tests drive directly: ``release_id_problem``, ``member_problems``,
+``select_prune``, ``previous_good`` and ``manifest_problems``.
+
+Layout under ``app_root``::
+
+    releases/<release_id>/            immutable once complete
+    releases/<release_id>/.conveyor-release.json   the manifest
+    releases/.tmp-<release_id>-*      staging in progress (never live)
+    shared/                           persistent paths linked into releases
+    current -> releases/<release_id>  switched atomically (symlink + rename)
+    .conveyor/history.jsonl           one JSON line per action
+    .conveyor/deploy.lock             the deploy lock
+"""
+
+from __future__ import annotations
+
+import datetime
+import getpass
+import hashlib
+import json
+import os
+import posixpath
+import re
+import socket
+import stat
+import tempfile
+
+MANIFEST = ".conveyor-release.json"
+MANIFEST_FORMAT = 1
+TMP_PREFIX = ".tmp-"
+STATES = ("staged", "active", "good", "failed")
+RELEASE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+REQUIRED_MANIFEST_KEYS = ("format", "release_id", "version", "state", "content_sha256", "staged_at")
+
+
+class ReleaseError(Exception):
+    """A refusal with a message meant for the operator."""
+
+    def __init__(self, msg, **context):
+        super().__init__(msg)
+        self.msg = msg
+        self.context = context
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def isoformat(moment=None):
+    moment = moment or utcnow()
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text):
+    """Parse the timestamps this module writes (UTC, ``Z`` suffix)."""
+    if not text:
+        return None
+    text = text.replace("Z", "+00:00")
+    try:
+        return datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def actor():
+    try:
+        user = getpass.getuser()
+    except Exception:  # pragma: no cover - no passwd entry
+        user = str(os.getuid())
+    return "%s@%s" % (user, socket.gethostname())
+
+
+# --------------------------------------------------------------------------- pure checks
+
+def release_id_problem(release_id):
+    """Return why ``release_id`` is unusable as a directory name, or None."""
+    if not isinstance(release_id, str) or not release_id:
+        return "the release id is empty"
+    if any(ch.isspace() for ch in release_id):
+        return "release id %r contains whitespace" % release_id
+    if "/" in release_id or "\\" in release_id:
+        return "release id %r contains a path separator" % release_id
+    if ".." in release_id:
+        return "release id %r contains '..'" % release_id
+    if not RELEASE_ID_RE.match(release_id):
+        return ("release id %r must start with a letter or digit and use only letters, digits, "
+                "'.', '_', '+' and '-' (at most 128 characters)" % release_id)
+    return None
+
+
+def app_root_problem(app_root):
+    if not isinstance(app_root, str) or not app_root.startswith("/"):
+        return "app_root %r is not an absolute path" % (app_root,)
+    if posixpath.normpath(app_root) in ("/",) or ".." in app_root.split("/"):
+        return "app_root %r must be a normalised directory below /" % (app_root,)
+    return None
+
+
+def normalise_sha256(value):
+    """Accept ``<hex>``, ``sha256:<hex>`` or a ``sha256sum`` line; return the hex digest or None."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if text.lower().startswith("sha256:"):
+        text = text[7:]
+    text = text.split()[0].lower() if text else ""
+    return text if SHA256_RE.match(text) else None
+
+
+def _inside(path):
+    """True when a normalised archive-relative path stays inside the release."""
+    norm = posixpath.normpath(path)
+    return not (norm.startswith("/") or norm == ".." or norm.startswith("../"))
+
+
+def member_problems(members):
+    """Check archive members before anything is extracted.
+
+    ``members`` are objects with ``name``, ``linkname`` and the ``isfile()``,
+    ``isdir()``, ``issym()``, ``islnk()`` methods (``tarfile.TarInfo``).
+    Returns a list of human-readable problems; empty means safe.
+    """
+    problems = []
+    for member in members:
+        name = member.name
+        if name.startswith("/"):
+            problems.append("%s: absolute path" % name)
+            continue
+        if ".." in name.split("/"):
+            problems.append("%s: '..' in the path" % name)
+            continue
+        if member.issym():
+            target = member.linkname
+            if target.startswith("/"):
+                problems.append("%s: symlink to absolute path %s" % (name, target))
+            elif not _inside(posixpath.join(posixpath.dirname(name), target)):
+                problems.append("%s: symlink pointing outside the release (%s)" % (name, target))
+        elif member.islnk():
+            if member.linkname.startswith("/") or not _inside(member.linkname):
+                problems.append("%s: hard link pointing outside the release (%s)" % (name, member.linkname))
+        elif not (member.isfile() or member.isdir()):
+            problems.append("%s: device, FIFO or other special file" % name)
+    return problems
+
+
+def manifest_problems(manifest, release_id=None):
+    """Problems with a parsed manifest's structure (not its content digest)."""
+    if not isinstance(manifest, dict):
+        return ["the manifest is not a JSON object"]
+    problems = ["the manifest lacks %r" % key for key in REQUIRED_MANIFEST_KEYS if key not in manifest]
+    if manifest.get("state") not in STATES:
+        problems.append("the manifest state %r is not one of %s" % (manifest.get("state"), ", ".join(STATES)))
+    if release_id is not None and manifest.get("release_id") != release_id:
+        problems.append("the manifest names release %r, not %r" % (manifest.get("release_id"), release_id))
+    return problems
+
+
+def _sort_key(release):
+    return (release.get("activated_at") or "", release.get("staged_at") or "", release.get("release_id") or "")
+
+
+def previous_good(releases, current_id):
+    """The newest complete, good release other than the live one (the rollback target)."""
+    candidates = [r for r in releases
+                  if r.get("complete") and r.get("state") == "good" and r.get("release_id") != current_id]
+    if not candidates:
+        return None
+    return sorted(candidates, key=_sort_key)[-1]
+
+
+def select_prune(releases, current_id, keep):
+    """Choose the releases to remove so that at most ``keep`` remain.
+
+    Never the live release nor the rollback target (newest good other than
+    live), whatever ``keep`` says.  Incomplete releases go first, failed ones
+    next, then the oldest.  Returns a list of release ids.
+    """
+    protected = {current_id}
+    target = previous_good(releases, current_id)
+    if target:
+        protected.add(target["release_id"])
+
+    def rank(release):
+        if not release.get("complete"):
+            group = 0
+        elif release.get("state") == "failed":
+            group = 1
+        else:
+            group = 2
+        return (group,) + _sort_key(release)
+
+    removable = sorted((r for r in releases if r.get("release_id") not in protected), key=rank)
+    excess = len(releases) - keep
+    chosen = []
+    for release in removable:
+        # Incomplete releases are debris and always go; the rest only while over ``keep``.
+        if not release.get("complete") or len(chosen) < excess:
+            chosen.append(release["release_id"])
+    return chosen
+
+
+# --------------------------------------------------------------------------- file system
+
+class Layout(object):
+    def __init__(self, app_root):
+        self.root = app_root
+        self.releases = os.path.join(app_root, "releases")
+        self.shared = os.path.join(app_root, "shared")
+        self.current = os.path.join(app_root, "current")
+        self.meta = os.path.join(app_root, ".conveyor")
+        self.history = os.path.join(self.meta, "history.jsonl")
+        self.lock = os.path.join(self.meta, "deploy.lock")
+
+    def release_dir(self, release_id):
+        return os.path.join(self.releases, release_id)
+
+    def current_id(self):
+        """The release ``current`` points at, or None."""
+        try:
+            target = os.readlink(self.current)
+        except OSError:
+            return None
+        return os.path.basename(target.rstrip("/"))
+
+    def ensure_dirs(self):
+        for path in (self.root, self.releases, self.shared, self.meta):
+            if not os.path.isdir(path):
+                os.makedirs(path, 0o755)
+
+
+def read_manifest(release_dir):
+    """Return the parsed manifest, or None when it is missing or unreadable."""
+    try:
+        with open(os.path.join(release_dir, MANIFEST), "r") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def write_json_atomic(path, data, mode=0o644):
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+        os.chmod(tmp, mode)
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def tree_digest(root, exclude=(MANIFEST,)):
+    """sha256 over every path, type, mode, link target and file content below ``root``.
+
+    Symlinks are recorded, never followed.  The manifest itself is excluded so
+    state changes do not alter the digest.
+    """
+    digest = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        rel_dir = os.path.relpath(dirpath, root)
+        entries = sorted(dirnames + filenames)
+        for name in entries:
+            rel = os.path.normpath(os.path.join(rel_dir, name))
+            if rel in exclude:
+                continue
+            path = os.path.join(dirpath, name)
+            info = os.lstat(path)
+            mode = stat.S_IMODE(info.st_mode)
+            if stat.S_ISLNK(info.st_mode):
+                digest.update(("L %s -> %s\n" % (rel, os.readlink(path))).encode("utf-8", "surrogateescape"))
+            elif stat.S_ISDIR(info.st_mode):
+                digest.update(("D %s %o\n" % (rel, mode)).encode("utf-8", "surrogateescape"))
+            elif stat.S_ISREG(info.st_mode):
+                digest.update(("F %s %o " % (rel, mode)).encode("utf-8", "surrogateescape"))
+                with open(path, "rb") as handle:
+                    for chunk in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(chunk)
+                digest.update(b"\n")
+            else:
+                digest.update(("S %s\n" % rel).encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+def policy_violations(root, owner_uid=0, limit=20):
+    """Files not owned by ``owner_uid`` or writable by group or others (symlinks skipped)."""
+    bad = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            info = os.lstat(path)
+            if stat.S_ISLNK(info.st_mode):
+                continue
+            rel = os.path.relpath(path, root)
+            if info.st_uid != owner_uid:
+                bad.append("%s (owned by uid %d)" % (rel, info.st_uid))
+            elif info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                bad.append("%s (mode %04o is group- or world-writable)" % (rel, stat.S_IMODE(info.st_mode)))
+            if len(bad) >= limit:
+                return bad
+    return bad
+
+
+def harden_tree(root, uid, gid):
+    """Owner ``uid:gid``; everything readable, nothing writable by group or others."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames + ["."]:
+            path = os.path.normpath(os.path.join(dirpath, name))
+            info = os.lstat(path)
+            if stat.S_ISLNK(info.st_mode):
+                os.lchown(path, uid, gid)
+                continue
+            mode = stat.S_IMODE(info.st_mode)
+            if stat.S_ISDIR(info.st_mode):
+                mode = 0o755
+            else:
+                mode = (mode | 0o444) & ~0o022 & 0o7777
+                if mode & 0o100:
+                    mode |= 0o011
+            os.chown(path, uid, gid)
+            os.chmod(path, mode)
+
+
+def list_releases(layout, with_digest=False):
+    """Every entry under ``releases/`` with its manifest data and completeness."""
+    found = []
+    if not os.path.isdir(layout.releases):
+        return found
+    for name in sorted(os.listdir(layout.releases)):
+        path = os.path.join(layout.releases, name)
+        if not os.path.isdir(path) or os.path.islink(path):
+            continue
+        entry = {"release_id": name, "path": path, "complete": False, "state": None}
+        if name.startswith(TMP_PREFIX):
+            entry["problems"] = ["staging never finished (temporary directory)"]
+            found.append(entry)
+            continue
+        manifest = read_manifest(path)
+        if manifest is None:
+            entry["problems"] = ["no readable manifest %s" % MANIFEST]
+            found.append(entry)
+            continue
+        problems = manifest_problems(manifest, name)
+        if with_digest and not problems and tree_digest(path) != manifest.get("content_sha256"):
+            problems.append("the release content does not match the manifest's content_sha256")
+        entry.update(manifest)
+        entry["release_id"] = name
+        entry["path"] = path
+        entry["complete"] = not problems
+        if problems:
+            entry["problems"] = problems
+        found.append(entry)
+    return found
+
+
+def append_history(layout, action, release_id=None, version=None, result="ok", **extra):
+    if not os.path.isdir(layout.meta):
+        os.makedirs(layout.meta, 0o755)
+    record = {"time": isoformat(), "action": action, "release_id": release_id, "version": version,
+              "result": result, "by": actor()}
+    record.update({k: v for k, v in extra.items() if v is not None})
+    line = json.dumps(record, sort_keys=True) + "\n"
+    fd = os.open(layout.history, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, line.encode("utf-8"))
+    finally:
+        os.close(fd)
+    return record
+
+
+def switch_symlink(link, target):
+    """Point ``link`` at ``target`` atomically: a new symlink renamed over the old one."""
+    directory = os.path.dirname(link)
+    tmp = os.path.join(directory, ".%s.tmp-%d" % (os.path.basename(link), os.getpid()))
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    os.symlink(target, tmp)
+    try:
+        os.rename(tmp, link)
+    except BaseException:
+        os.unlink(tmp)
+        raise
