@@ -196,7 +196,6 @@ def write_inventory(apps):
         "all:",
         "  vars:",
         "    ansible_user: deploy",
-        "    ansible_become: false",
         "    ansible_ssh_private_key_file: \"{{ inventory_dir }}/../../lab/.state/id_ed25519\"",
         "    ansible_ssh_common_args: \"-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
         " -o LogLevel=ERROR\"",
@@ -211,7 +210,7 @@ def write_inventory(apps):
     lines += [
         "        lb:",
         "          hosts:",
-        "            lb: {ansible_host: 127.0.0.1, ansible_port: %d}" % SSH_BASE,
+        "            lb01: {ansible_host: 127.0.0.1, ansible_port: %d}" % SSH_BASE,
         "",
     ]
     os.makedirs(os.path.dirname(INVENTORY), exist_ok=True)

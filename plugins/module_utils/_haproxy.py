@@ -1,0 +1,138 @@
+# -*- coding: utf-8 -*-
+# Copyright: conveyor.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A small client for the HAProxy runtime API (admin-level unix socket)."""
+
+from __future__ import annotations
+
+import math
+import socket
+
+# srv_admin_state bits (HAProxy's SRV_ADMF_*): any maintenance flag, and the drain flags.
+ADMIN_MAINT = 0x01 | 0x02 | 0x04 | 0x20 | 0x40
+ADMIN_DRAIN = 0x08 | 0x10
+OP_STATES = {0: "stopped", 1: "starting", 2: "running", 3: "stopping"}
+
+
+class HAProxyError(Exception):
+    pass
+
+
+def parse_servers_state(text):
+    """Parse ``show servers state`` into ``{backend: {server: {...}}}``."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    header = None
+    result = {}
+    for line in lines:
+        if line.startswith("# be_id"):
+            header = line[2:].split()
+            continue
+        if line.startswith("#") or header is None or line.strip() == "1":
+            continue
+        fields = line.split()
+        if len(fields) < 7:
+            continue
+        row = dict(zip(header, fields))
+        backend, name = row.get("be_name"), row.get("srv_name")
+        result.setdefault(backend, {})[name] = dict(
+            name=name, addr=row.get("srv_addr"), op_state=int(row.get("srv_op_state", 0)),
+            admin_state=int(row.get("srv_admin_state", 0)))
+    return result
+
+
+def parse_stat(text):
+    """Parse ``show stat`` CSV into ``{(backend, server): {scur, status}}``."""
+    lines = text.splitlines()
+    if not lines or not lines[0].startswith("# "):
+        return {}
+    header = lines[0][2:].split(",")
+    result = {}
+    for line in lines[1:]:
+        if not line.strip():
+            continue
+        row = dict(zip(header, line.split(",")))
+        if row.get("svname") in ("FRONTEND", "BACKEND"):
+            continue
+        try:
+            scur = int(row.get("scur") or 0)
+        except ValueError:
+            scur = 0
+        result[(row.get("pxname"), row.get("svname"))] = dict(scur=scur, status=row.get("status"))
+    return result
+
+
+def server_view(state, stat):
+    """Merge both views of one server into what an operator wants to read."""
+    admin = state["admin_state"]
+    serving = state["op_state"] == 2 and not admin & (ADMIN_MAINT | ADMIN_DRAIN)
+    if admin & ADMIN_MAINT:
+        admin_text = "maint"
+    elif admin & ADMIN_DRAIN:
+        admin_text = "drain"
+    else:
+        admin_text = "ready"
+    return dict(name=state["name"], addr=state["addr"], admin=admin_text,
+                health="up" if state["op_state"] == 2 else "down", serving=serving,
+                sessions=(stat or {}).get("scur", 0), status=(stat or {}).get("status"))
+
+
+def required_serving(total, min_healthy_percent):
+    """Servers that must keep serving out of ``total`` for a minimum healthy percentage."""
+    return int(math.ceil(total * min_healthy_percent / 100.0 - 1e-9))
+
+
+def capacity_problem(backend_view, draining, min_healthy_percent):
+    """Why draining ``draining`` would leave too few serving backends, or None.
+
+    Servers already out of rotation do not count.  Draining servers that serve
+    no traffic (a first deploy, say) never reduces capacity, so it is allowed.
+    """
+    total = len(backend_view)
+    serving = [s["name"] for s in backend_view.values() if s["serving"]]
+    lost = [name for name in serving if name in draining]
+    if not lost:
+        return None
+    left = len(serving) - len(lost)
+    needed = required_serving(total, min_healthy_percent)
+    if left < needed:
+        return ("draining %s would leave %d of %d backends serving, below the minimum of %d (%s%%)"
+                % (", ".join(sorted(lost)), left, total, needed, min_healthy_percent))
+    return None
+
+
+class RuntimeAPI(object):
+    def __init__(self, path, timeout=5.0):
+        self.path = path
+        self.timeout = timeout
+
+    def command(self, line):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.path)
+            sock.sendall((line + "\n").encode("ascii"))
+            chunks = []
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                chunks.append(data)
+        except (OSError, socket.timeout) as exc:
+            raise HAProxyError("Could not talk to the HAProxy runtime API at %s: %s. Check the `stats socket ... "
+                               "level admin` line of haproxy.cfg and that the task runs with become." % (self.path, exc))
+        finally:
+            sock.close()
+        return b"".join(chunks).decode("utf-8", "replace")
+
+    def backend(self, backend):
+        states = parse_servers_state(self.command("show servers state %s" % backend)).get(backend)
+        if not states:
+            raise HAProxyError("HAProxy has no backend named %r (or it has no servers). Check the backend name "
+                               "in the inventory (app_lb_backend)." % backend)
+        stats = parse_stat(self.command("show stat"))
+        return dict((name, server_view(state, stats.get((backend, name)))) for name, state in states.items())
+
+    def set_state(self, backend, server, state):
+        answer = self.command("set server %s/%s state %s" % (backend, server, state)).strip()
+        if answer:
+            raise HAProxyError("HAProxy refused to set %s/%s to %s: %s" % (backend, server, state, answer))

@@ -1,0 +1,222 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: conveyor.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: haproxy_server
+short_description: Drain, disable or re-enable a batch of HAProxy servers, guarding the backend's capacity
+version_added: "0.1.0"
+description:
+  - Changes the admin state of several servers of one HAProxy backend through the runtime API, in one module
+    execution on the load balancer, and waits for the result.
+  - O(state=drained) first checks that the backend keeps at least O(min_healthy_percent) of its servers serving
+    once these servers stop taking traffic, and refuses otherwise. Then it sets them to C(drain) and waits until
+    their current sessions reach zero.
+  - O(state=enabled) sets the servers back to C(ready) and waits until HAProxy's own health checks see every one
+    of them up, so the capacity is restored before the next batch starts.
+  - Unlike M(community.general.haproxy), it acts on a whole batch at once (so the capacity check sees the whole
+    batch), supports check mode and returns the backend's state.
+author:
+  - conveyor.deploy developers
+attributes:
+  check_mode:
+    support: full
+    details: Reads the backend and reports what would change, including a capacity refusal, without changing it.
+  diff_mode:
+    support: full
+options:
+  socket:
+    description: Path of HAProxy's admin-level runtime API socket on the load balancer.
+    type: path
+    default: /run/haproxy/admin.sock
+  backend:
+    description: Name of the HAProxy backend.
+    type: str
+    required: true
+  servers:
+    description: Names of the servers in O(backend) to act on.
+    type: list
+    elements: str
+    required: true
+  state:
+    description:
+      - C(drained) stops new traffic and waits for sessions to end; C(maint) does the same and also stops
+        health checks; C(enabled) puts the servers back into rotation.
+    type: str
+    choices: [drained, maint, enabled]
+    required: true
+  min_healthy_percent:
+    description: With O(state=drained) or O(state=maint), the share of the backend's servers that must stay serving.
+    type: float
+    default: 0
+  wait:
+    description: Wait for sessions to end (drained, maint) or for the servers to be up (enabled).
+    type: bool
+    default: true
+  wait_timeout:
+    description: Seconds to wait before failing.
+    type: int
+    default: 60
+  require_up:
+    description: With O(state=enabled), fail unless every server is seen up within O(wait_timeout).
+    type: bool
+    default: true
+seealso:
+  - module: community.general.haproxy
+"""
+
+EXAMPLES = r"""
+- name: Drain the batch, keeping 75 % of the backend serving
+  conveyor.deploy.haproxy_server:
+    backend: shop
+    servers: "{{ ansible_play_batch }}"
+    state: drained
+    min_healthy_percent: 75
+    wait_timeout: 120
+  delegate_to: "{{ groups['lb'][0] }}"
+  run_once: true
+
+- name: Put the batch back once it is healthy
+  conveyor.deploy.haproxy_server:
+    backend: shop
+    servers: "{{ ansible_play_batch }}"
+    state: enabled
+  delegate_to: "{{ groups['lb'][0] }}"
+  run_once: true
+  register: shop_lb
+
+- name: Show how many backends serve now
+  ansible.builtin.debug:
+    msg: "{{ shop_lb.serving }} of {{ shop_lb.total }} serving"
+"""
+
+RETURN = r"""
+servers:
+  description: The backend's servers after the action, each with admin state, health, sessions and whether it serves.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: app01, admin: drain, health: up, serving: false, sessions: 0, status: DRAIN, addr: 10.0.0.11}]
+changed_servers:
+  description: Servers whose admin state was (or would be) changed.
+  returned: always
+  type: list
+  elements: str
+  sample: [app01]
+serving:
+  description: How many of the backend's servers serve traffic after the action.
+  returned: always
+  type: int
+  sample: 3
+total:
+  description: How many servers the backend has.
+  returned: always
+  type: int
+  sample: 4
+waited_s:
+  description: Seconds spent waiting for sessions to end or servers to come up.
+  returned: always
+  type: float
+  sample: 1.5
+msg:
+  description: What happened.
+  returned: always
+  type: str
+  sample: drained app01 (sessions 0), 3 of 4 serving
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.conveyor.deploy.plugins.module_utils._haproxy import (
+    HAProxyError, RuntimeAPI, capacity_problem,
+)
+
+WANTED_ADMIN = {"drained": "drain", "maint": "maint", "enabled": "ready"}
+
+
+def pending(view, servers, state):
+    """Servers not yet where ``state`` wants them."""
+    if state == "enabled":
+        return [s for s in servers if view[s]["health"] != "up"]
+    return [s for s in servers if view[s]["sessions"] > 0]
+
+
+def run(module, api):
+    params = module.params
+    backend, servers, state = params["backend"], params["servers"], params["state"]
+    view = api.backend(backend)
+    unknown = [s for s in servers if s not in view]
+    if unknown:
+        raise HAProxyError("Backend %s has no server named %s (it has %s). The server names must match the inventory "
+                           "hostnames, or set app_lb_server." % (backend, ", ".join(unknown), ", ".join(sorted(view))))
+    wanted = WANTED_ADMIN[state]
+    to_change = [s for s in servers if view[s]["admin"] != wanted]
+    if state != "enabled":
+        problem = capacity_problem(view, set(to_change), params["min_healthy_percent"])
+        if problem:
+            raise HAProxyError("Refusing to take servers out of %s: %s. Use smaller batches or fix the unhealthy "
+                               "backends first." % (backend, problem))
+    diff = dict(before="".join("%s/%s: %s\n" % (backend, s, view[s]["admin"]) for s in to_change),
+                after="".join("%s/%s: %s\n" % (backend, s, wanted) for s in to_change))
+    waited = 0.0
+    if not module.check_mode:
+        for server in to_change:
+            api.set_state(backend, server, wanted)
+        if params["wait"]:
+            start = time.monotonic()
+            while True:
+                view = api.backend(backend)
+                left = pending(view, servers, state)
+                if not left:
+                    break
+                if time.monotonic() - start > params["wait_timeout"]:
+                    if state == "enabled" and not params["require_up"]:
+                        break
+                    what = "are not up" if state == "enabled" else "still have sessions"
+                    raise HAProxyError("Timed out after %ss: %s %s in backend %s." % (
+                        params["wait_timeout"], ", ".join(left), what, backend))
+                time.sleep(0.25)
+            waited = time.monotonic() - start
+        view = api.backend(backend)
+    serving = sum(1 for s in view.values() if s["serving"])
+    verb = {"drained": "drained", "maint": "put in maintenance", "enabled": "enabled"}[state]
+    msg = "%s%s %s, %d of %d serving" % ("would have " if module.check_mode and to_change else "",
+                                         verb if to_change else "already " + verb,
+                                         ", ".join(servers), serving, len(view))
+    return dict(changed=bool(to_change), diff=diff, changed_servers=to_change, servers=list(view.values()),
+                serving=serving, total=len(view), waited_s=round(waited, 2), msg=msg)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            socket=dict(type="path", default="/run/haproxy/admin.sock"),
+            backend=dict(type="str", required=True),
+            servers=dict(type="list", elements="str", required=True),
+            state=dict(type="str", required=True, choices=["drained", "maint", "enabled"]),
+            min_healthy_percent=dict(type="float", default=0),
+            wait=dict(type="bool", default=True),
+            wait_timeout=dict(type="int", default=60),
+            require_up=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    if not 0 <= module.params["min_healthy_percent"] <= 100:
+        module.fail_json(msg="Invalid min_healthy_percent %s: use a number from 0 to 100." % module.params["min_healthy_percent"])
+    try:
+        result = run(module, RuntimeAPI(module.params["socket"]))
+    except HAProxyError as exc:
+        module.fail_json(msg=str(exc))
+    if not module._diff:
+        result.pop("diff")
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: conveyor.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: release_info
+short_description: Report an application's releases, the live one, the rollback target and the deploy lock
+version_added: "0.1.0"
+description:
+  - Read-only view of the layout managed by M(conveyor.deploy.release), in one module execution.
+  - Returns the live release, the previous good release (the newest release marked good other than the live
+    one, which is what a rollback goes back to), every release with its manifest and whether it is complete,
+    and the deploy lock if one is held.
+  - With O(target), resolves a version or release id to the release a rollback would activate, and verifies it.
+author:
+  - conveyor.deploy developers
+attributes:
+  check_mode:
+    support: full
+    details: The module never changes anything, so it runs normally in check mode.
+  diff_mode:
+    support: none
+options:
+  app_root:
+    description: Absolute path of the application's root directory.
+    type: path
+    required: true
+  target:
+    description:
+      - A release id or a version. The result's RV(target) is the matching complete, non-failed release
+        (for a version, the newest such release carrying it), with its content verified.
+    type: str
+  verify:
+    description: Recompute every release's content digest and report releases whose files changed as incomplete.
+    type: bool
+    default: false
+seealso:
+  - module: conveyor.deploy.release
+"""
+
+EXAMPLES = r"""
+- name: Read the releases on each host
+  conveyor.deploy.release_info:
+    app_root: /opt/shop
+  register: shop_releases
+
+- name: Show the running version and the rollback target
+  ansible.builtin.debug:
+    msg: >-
+      live {{ shop_releases.current.version | default('none') }},
+      rollback target {{ shop_releases.previous_good.release_id | default('none') }}
+
+- name: Resolve version 1.0.0 to a verified release
+  conveyor.deploy.release_info:
+    app_root: /opt/shop
+    target: 1.0.0
+  register: shop_target
+"""
+
+RETURN = r"""
+current:
+  description: Manifest of the live release (C(current)'s target), or C(null).
+  returned: always
+  type: dict
+  sample: {release_id: 20261127T101500Z-2.0.0, version: 2.0.0, state: good}
+previous_good:
+  description: Manifest of the rollback target, or C(null) when there is none.
+  returned: always
+  type: dict
+  sample: {release_id: 20261120T091000Z-1.0.0, version: 1.0.0, state: good}
+releases:
+  description: Every entry under C(releases/), oldest first, with its manifest fields, C(complete) and C(problems).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{release_id: 20261120T091000Z-1.0.0, version: 1.0.0, state: good, complete: true}]
+target:
+  description: The release O(target) resolves to, or C(null).
+  returned: when O(target) is given
+  type: dict
+  sample: {release_id: 20261120T091000Z-1.0.0, version: 1.0.0, state: good, complete: true}
+target_problem:
+  description: Why O(target) could not be resolved, or C(null).
+  returned: when O(target) is given
+  type: str
+  sample: no complete, verified release carries version 0.9.0
+lock:
+  description: The deploy lock, or C(null) when none is held. C(stale) says whether its time to live has passed.
+  returned: always
+  type: dict
+  sample: {run_id: 20261127T101500Z-2.0.0, owner: alice@controller, stale: false}
+app_root_exists:
+  description: Whether O(app_root) exists on the host.
+  returned: always
+  type: bool
+  sample: true
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.conveyor.deploy.plugins.module_utils._lock import is_stale, read_lock
+from ansible_collections.conveyor.deploy.plugins.module_utils._release import (
+    Layout, app_root_problem, list_releases, previous_good, tree_digest, utcnow,
+)
+
+
+def resolve_target(releases, target, current_id):
+    """Return (release, problem) for a release id or version."""
+    by_id = [r for r in releases if r["release_id"] == target]
+    matches = by_id or [r for r in releases if r.get("version") == target]
+    if not matches:
+        return None, "no release with id or version %s" % target
+    usable = [r for r in matches if r.get("complete") and r.get("state") != "failed"]
+    if not usable:
+        states = ", ".join("%s (%s)" % (r["release_id"], "; ".join(r.get("problems", [])) or r.get("state"))
+                           for r in matches)
+        return None, "no complete, non-failed release for %s: %s" % (target, states)
+    usable.sort(key=lambda r: (r.get("activated_at") or "", r.get("staged_at") or ""))
+    return usable[-1], None
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            app_root=dict(type="path", required=True),
+            target=dict(type="str"),
+            verify=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    problem = app_root_problem(module.params["app_root"])
+    if problem:
+        module.fail_json(msg="Invalid app_root: %s. Use an absolute path such as /opt/myapp." % problem)
+    layout = Layout(os.path.normpath(module.params["app_root"]))
+    releases = list_releases(layout, with_digest=module.params["verify"])
+    current_id = layout.current_id()
+    by_id = dict((r["release_id"], r) for r in releases)
+    lock = read_lock(layout.lock)
+    if lock is not None:
+        lock = dict(lock, stale=is_stale(lock, utcnow()))
+    result = dict(
+        changed=False,
+        app_root_exists=os.path.isdir(layout.root),
+        current=by_id.get(current_id) if current_id else None,
+        previous_good=previous_good(releases, current_id),
+        releases=releases,
+        lock=lock,
+    )
+    if current_id and current_id not in by_id:
+        result["current"] = dict(release_id=current_id, complete=False, problems=["current points at a missing release"])
+    target = module.params["target"]
+    if target:
+        release, problem = resolve_target(releases, target, current_id)
+        if release and not module.params["verify"] and tree_digest(release["path"]) != release.get("content_sha256"):
+            release, problem = None, "release %s does not verify: its files changed since staging" % release["release_id"]
+        result["target"] = release
+        result["target_problem"] = problem
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
