@@ -4,7 +4,8 @@
 Routes: ``/`` (a page naming version and host), ``/health`` (JSON status and
 version) and ``/version``.  The release it runs from decides its behaviour
 through the ``BEHAVIOUR`` file packed beside this script: ``healthy``,
-``unhealthy`` (starts, but ``/health`` answers 500) or ``crash`` (never starts).
+``unhealthy`` (starts, but ``/health`` answers 500), ``unhealthy-on:h1,h2``
+(unhealthy on those hosts only) or ``crash`` (never starts).
 """
 import json
 import os
@@ -53,7 +54,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802
         path = self.path.split("?", 1)[0]
         if path == "/health":
-            healthy = BEHAVIOUR != "unhealthy"
+            healthy = BEHAVIOUR != "unhealthy" and not (
+                BEHAVIOUR.startswith("unhealthy-on:") and HOST in BEHAVIOUR.split(":", 1)[1].split(","))
             body = {"status": "ok" if healthy else "error", "version": VERSION,
                     "host": HOST, "uptime_s": round(time.time() - STARTED, 1)}
             self._send(200 if healthy else 500, json.dumps(body), "application/json")

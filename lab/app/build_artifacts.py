@@ -2,7 +2,7 @@
 """Build the sample app's release tarballs, each with a ``.sha256`` beside it.
 
 Versions 1.0.0, 1.1.0 and 2.0.0 are healthy; 6.6.6 starts but fails its health
-check; 6.6.7 never starts.  Each tarball carries ``--mb`` MiB of incompressible,
+check; 6.6.7 never starts; 6.6.8 fails its health check only on app03 and app04.  Each tarball carries ``--mb`` MiB of incompressible,
 reproducible filler so transfers are real.  Builds are byte-for-byte
 reproducible, so checksums only change when the inputs do.
 """
@@ -19,6 +19,8 @@ VERSIONS = {
     "2.0.0": "healthy",
     "6.6.6": "unhealthy",
     "6.6.7": "crash",
+    # Healthy on the first hosts, broken on app03 and app04: a failure in a later batch.
+    "6.6.8": "unhealthy-on:app03,app04",
 }
 HERE = os.path.dirname(os.path.abspath(__file__))
 
