@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Send a steady stream of requests to the lab's load balancer and count failures.
 
 Bounded in count and time, loopback only: ``--url`` must be on 127.0.0.1 or
@@ -82,7 +81,7 @@ def main():
     deadline = state["start"] + duration
     threads = [threading.Thread(target=worker, daemon=True,
                                 args=(args, parts.hostname, parts.port or 80, parts.path or "/", state, lock, deadline))
-               for _ in range(args.workers)]
+               for dummy in range(args.workers)]
     for thread in threads:
         thread.start()
     while any(t.is_alive() for t in threads):

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Sample application for the conveyor.deploy lab: a small stdlib HTTP service.
 
 Routes: ``/`` (a page naming version and host), ``/health`` (JSON status and

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Build the sample app's release tarballs, each with a ``.sha256`` beside it.
 
 Versions 1.0.0, 1.1.0 and 2.0.0 are healthy; 6.6.6 starts but fails its health

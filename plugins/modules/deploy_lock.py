@@ -18,7 +18,9 @@ description:
   - A lock past its time to live is reported as stale. It is broken only with O(force=true) and a O(reason),
     which are recorded in C(<app_root>/.conveyor/history.jsonl).
 author:
-  - conveyor.deploy developers
+  - conveyor.deploy developers (@conveyor-deploy)
+extends_documentation_fragment:
+  - conveyor.deploy.attributes
 attributes:
   check_mode:
     support: full

@@ -21,7 +21,9 @@ description:
   - Unlike M(community.general.haproxy), it acts on a whole batch at once (so the capacity check sees the whole
     batch), supports check mode and returns the backend's state.
 author:
-  - conveyor.deploy developers
+  - conveyor.deploy developers (@conveyor-deploy)
+extends_documentation_fragment:
+  - conveyor.deploy.attributes
 attributes:
   check_mode:
     support: full

@@ -22,7 +22,9 @@ description:
     expressions), C(tcp) (connect) and C(command) (exit code and output pattern)."
   - Runs on the managed host (probing C(localhost)) or delegated (probing through the network or the load balancer).
 author:
-  - conveyor.deploy developers
+  - conveyor.deploy developers (@conveyor-deploy)
+extends_documentation_fragment:
+  - conveyor.deploy.attributes
 attributes:
   check_mode:
     support: full

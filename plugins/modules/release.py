@@ -29,7 +29,9 @@ description:
     than the live one), and removing incomplete then failed releases first.
   - Every action appends a line to C(<app_root>/.conveyor/history.jsonl).
 author:
-  - conveyor.deploy developers
+  - conveyor.deploy developers (@conveyor-deploy)
+extends_documentation_fragment:
+  - conveyor.deploy.attributes
 attributes:
   check_mode:
     support: full

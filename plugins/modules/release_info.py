@@ -17,7 +17,9 @@ description:
     and the deploy lock if one is held.
   - With O(target), resolves a version or release id to the release a rollback would activate, and verifies it.
 author:
-  - conveyor.deploy developers
+  - conveyor.deploy developers (@conveyor-deploy)
+extends_documentation_fragment:
+  - conveyor.deploy.attributes
 attributes:
   check_mode:
     support: full

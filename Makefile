@@ -1,0 +1,60 @@
+# conveyor.deploy: the two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
+export ANSIBLE_FORCE_COLOR := 0
+export PY_COLORS := 0
+LAB_HOSTS ?= 4
+
+.PHONY: help bootstrap lab-up lab-down lab-status demo test unit sanity lint molecule e2e bench build clean
+
+help:
+	@echo "make demo       bootstrap, bring the lab up, show the fleet and run the demo deployments"
+	@echo "make test       everything CI checks (unit, sanity, lint, molecule, end-to-end)"
+	@echo "make bench      benchmarks (deploy and rollback wall times, module executions)"
+	@echo "make lab-up     start the lab (LAB_HOSTS=$(LAB_HOSTS)); make lab-down removes it"
+
+bootstrap:
+	@bash lab/bootstrap.sh
+
+lab-up: bootstrap
+	@python3 lab/lab.py up --hosts $(LAB_HOSTS)
+
+lab-down:
+	@python3 lab/lab.py down
+
+lab-status:
+	@python3 lab/lab.py status
+
+demo: lab-up
+	@bash lab/demo.sh
+
+unit: bootstrap
+	$(BIN)/pytest -q tests/unit
+
+sanity: bootstrap
+	@bash tests/sanity/run.sh
+
+lint: bootstrap
+	$(BIN)/ansible-lint --profile production
+
+molecule: bootstrap
+	@bash molecule/run-all.sh
+
+e2e: bootstrap
+	$(BIN)/pytest -q -p no:cacheprovider tests/e2e
+
+bench: lab-up
+	@$(BIN)/python tests/bench/bench.py
+
+build: bootstrap
+	$(BIN)/ansible-galaxy collection build --force --output-path build
+
+test: bootstrap unit sanity lint molecule e2e build
+	@echo "make test: all checks passed"
+
+clean: lab-down
+	rm -rf build .cache /tmp/conveyor-sanity
