@@ -1,0 +1,62 @@
+"""Make the checkout importable as ansible_collections.conveyor.deploy and give module tests a harness."""
+import json
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+COLLECTIONS = os.path.join(ROOT, ".collections")
+if not os.path.isdir(os.path.join(COLLECTIONS, "ansible_collections", "conveyor", "deploy")):
+    os.makedirs(os.path.join(COLLECTIONS, "ansible_collections", "conveyor"), exist_ok=True)
+    os.symlink("../../..", os.path.join(COLLECTIONS, "ansible_collections", "conveyor", "deploy"))
+sys.path.insert(0, COLLECTIONS)
+
+
+class ModuleExit(Exception):
+    """exit_json was called."""
+
+    def __init__(self, result):
+        super().__init__(result)
+        self.result = result
+
+
+class ModuleFail(Exception):
+    """fail_json was called."""
+
+    def __init__(self, result):
+        super().__init__(result.get("msg"))
+        self.result = result
+
+
+@pytest.fixture
+def run_module(monkeypatch):
+    """Run a module's main() with arguments; return its result, raise ModuleFail on failure."""
+    from ansible.module_utils import basic
+    from ansible.module_utils.testing import patch_module_args
+
+    def exit_json(self, **kwargs):
+        kwargs.setdefault("changed", False)
+        raise ModuleExit(kwargs)
+
+    def fail_json(self, **kwargs):
+        kwargs["failed"] = True
+        raise ModuleFail(kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+
+    def run(module, args, check_mode=False, diff=False):
+        args = dict(args)
+        if check_mode:
+            args["_ansible_check_mode"] = True
+        if diff:
+            args["_ansible_diff"] = True
+        with patch_module_args(args):
+            try:
+                module.main()
+            except ModuleExit as exc:
+                return json.loads(json.dumps(exc.result, default=str))
+        raise AssertionError("the module returned without exit_json or fail_json")
+
+    return run

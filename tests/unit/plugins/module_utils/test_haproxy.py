@@ -1,0 +1,60 @@
+import pytest
+
+from ansible_collections.conveyor.deploy.plugins.module_utils import _haproxy as hap
+
+SERVERS_STATE = """1
+# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port
+4 sample 1 app01 172.18.0.4 2 0 1 1 7 6 3 4 6 0 0 0 app01 8000 - 0 0 - - 0
+4 sample 2 app02 172.18.0.5 2 8 1 1 7 6 3 4 6 0 0 0 app02 8000 - 0 0 - - 0
+4 sample 3 app03 172.18.0.6 0 0 1 1 7 8 2 0 6 0 0 0 app03 8000 - 0 0 - - 0
+4 sample 4 app04 172.18.0.7 2 1 1 1 7 6 3 4 6 0 0 0 app04 8000 - 0 0 - - 0
+"""
+
+STAT = """# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status
+www,FRONTEND,,,3,10,4096,100,0,0,0,0,0,,,,,OPEN
+sample,app01,0,0,2,5,,50,0,0,,0,,0,0,0,0,UP
+sample,app02,0,0,1,5,,50,0,0,,0,,0,0,0,0,DRAIN
+sample,app03,0,0,0,5,,50,0,0,,0,,0,0,0,0,DOWN
+sample,app04,0,0,0,5,,50,0,0,,0,,0,0,0,0,MAINT
+sample,BACKEND,0,0,3,10,,200,0,0,0,0,,0,0,0,0,UP
+"""
+
+
+def view():
+    states = hap.parse_servers_state(SERVERS_STATE)["sample"]
+    stats = hap.parse_stat(STAT)
+    return {name: hap.server_view(state, stats.get(("sample", name))) for name, state in states.items()}
+
+
+def test_server_view_merges_admin_health_and_sessions():
+    v = view()
+    assert v["app01"] == {"name": "app01", "addr": "172.18.0.4", "admin": "ready", "health": "up",
+                          "serving": True, "sessions": 2, "status": "UP"}
+    assert (v["app02"]["admin"], v["app02"]["serving"], v["app02"]["sessions"]) == ("drain", False, 1)
+    assert (v["app03"]["health"], v["app03"]["serving"]) == ("down", False)
+    assert (v["app04"]["admin"], v["app04"]["serving"]) == ("maint", False)
+
+
+@pytest.mark.parametrize("total, pct, needed", [(4, 50, 2), (4, 75, 3), (10, 75, 8), (3, 50, 2), (4, 0, 0), (1, 100, 1)])
+def test_required_serving_rounds_up(total, pct, needed):
+    assert hap.required_serving(total, pct) == needed
+
+
+def test_capacity_problem_counts_only_serving_backends():
+    v = view()  # only app01 serves
+    assert hap.capacity_problem(v, {"app03", "app04"}, 75) is None  # nothing serving is lost
+    problem = hap.capacity_problem(v, {"app01"}, 25)
+    assert "would leave 0 of 4 backends serving, below the minimum of 1" in problem
+
+
+def test_capacity_allows_a_batch_that_keeps_the_minimum():
+    states = {n: {"name": n, "addr": "", "op_state": 2, "admin_state": 0} for n in ("a", "b", "c", "d")}
+    v = {n: hap.server_view(s, {"scur": 0}) for n, s in states.items()}
+    assert hap.capacity_problem(v, {"a"}, 75) is None
+    assert hap.capacity_problem(v, {"a", "b"}, 50) is None
+    assert "below the minimum of 3" in hap.capacity_problem(v, {"a", "b"}, 75)
+
+
+def test_parse_stat_ignores_garbage():
+    assert hap.parse_stat("") == {}
+    assert hap.parse_stat("Unknown command\n") == {}

@@ -1,0 +1,136 @@
+"""haproxy_server against a small stand-in for HAProxy's runtime API on a unix socket."""
+import os
+import socket
+import threading
+
+import pytest
+
+from ansible_collections.conveyor.deploy.plugins.modules import haproxy_server
+
+from ...conftest import ModuleFail
+
+HEADER = ("# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "
+          "srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "
+          "srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord")
+
+
+class FakeHAProxy(object):
+    def __init__(self, path, servers):
+        self.path = path
+        self.servers = servers  # name -> dict(op=2, admin=0, scur=0)
+        self.commands = []
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(8)
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                line = conn.makefile().readline().strip()
+                self.commands.append(line)
+                conn.sendall(self.answer(line).encode())
+
+    def answer(self, line):
+        if line.startswith("show servers state"):
+            rows = ["1", HEADER]
+            for index, (name, s) in enumerate(sorted(self.servers.items()), start=1):
+                rows.append("3 web %d %s 10.0.0.%d %d %d 1 1 5 6 3 4 6 0 0 0 %s 8000 -"
+                            % (index, name, index, s["op"], s["admin"], name))
+            return "\n".join(rows) + "\n\n"
+        if line == "show stat":
+            rows = ["# pxname,svname,scur,status"]
+            for name, s in sorted(self.servers.items()):
+                rows.append("web,%s,%d,%s" % (name, s["scur"], "UP" if s["op"] == 2 else "DOWN"))
+            return "\n".join(rows) + "\n"
+        if line.startswith("set server web/"):
+            name, state = line[len("set server web/"):].split(" state ")
+            server = self.servers[name]
+            server["admin"] = {"drain": 8, "maint": 1, "ready": 0}[state]
+            if state != "ready":
+                server["scur"] = 0  # sessions end once drained
+            return "\n"
+        return "Unknown command.\n"
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def haproxy(tmp_path):
+    fakes = []
+
+    def start(servers):
+        fake = FakeHAProxy(str(tmp_path / "admin.sock"), servers)
+        fakes.append(fake)
+        return fake
+
+    yield start
+    for fake in fakes:
+        fake.close()
+
+
+def healthy(count):
+    return {"app%02d" % i: dict(op=2, admin=0, scur=3) for i in range(1, count + 1)}
+
+
+def test_drain_then_enable_a_batch(run_module, haproxy):
+    fake = haproxy(healthy(4))
+    result = run_module(haproxy_server, dict(socket=fake.path, backend="web", servers=["app01"], state="drained",
+                                             min_healthy_percent=75), diff=True)
+    assert result["changed"] and result["changed_servers"] == ["app01"] and result["serving"] == 3
+    assert "set server web/app01 state drain" in fake.commands
+    assert result["diff"]["after"] == "web/app01: drain\n"
+    again = run_module(haproxy_server, dict(socket=fake.path, backend="web", servers=["app01"], state="drained"))
+    assert again["changed"] is False
+    result = run_module(haproxy_server, dict(socket=fake.path, backend="web", servers=["app01"], state="enabled"))
+    assert result["changed"] and result["serving"] == 4
+
+
+def test_capacity_refusal_changes_nothing(run_module, haproxy):
+    fake = haproxy(healthy(4))
+    with pytest.raises(ModuleFail) as err:
+        run_module(haproxy_server, dict(socket=fake.path, backend="web", servers=["app01", "app02"], state="drained",
+                                        min_healthy_percent=75))
+    assert "would leave 2 of 4 backends serving, below the minimum of 3" in err.value.result["msg"]
+    assert not [c for c in fake.commands if c.startswith("set ")]
+
+
+def test_check_mode_only_reads(run_module, haproxy):
+    fake = haproxy(healthy(2))
+    result = run_module(haproxy_server, dict(socket=fake.path, backend="web", servers=["app02"], state="maint"),
+                        check_mode=True)
+    assert result["changed"] and "would have" in result["msg"]
+    assert not [c for c in fake.commands if c.startswith("set ")]
+
+
+def test_enable_waits_for_health_and_times_out(run_module, haproxy):
+    servers = healthy(2)
+    servers["app02"].update(op=0, admin=8)
+    fake = haproxy(servers)
+    with pytest.raises(ModuleFail) as err:
+        run_module(haproxy_server, dict(socket=fake.path, backend="web", servers=["app02"], state="enabled",
+                                        wait_timeout=1))
+    assert "app02 are not up" in err.value.result["msg"]
+    result = run_module(haproxy_server, dict(socket=fake.path, backend="web", servers=["app02"], state="enabled",
+                                             wait_timeout=1, require_up=False))
+    assert result["changed"] is False and result["serving"] == 1
+
+
+def test_unknown_server_and_backend_and_socket(run_module, haproxy, tmp_path):
+    fake = haproxy(healthy(2))
+    with pytest.raises(ModuleFail) as err:
+        run_module(haproxy_server, dict(socket=fake.path, backend="web", servers=["nope"], state="drained"))
+    assert "no server named nope" in err.value.result["msg"]
+    with pytest.raises(ModuleFail) as err:
+        run_module(haproxy_server, dict(socket=fake.path, backend="api", servers=["app01"], state="drained"))
+    assert "no backend named 'api'" in err.value.result["msg"]
+    with pytest.raises(ModuleFail) as err:
+        run_module(haproxy_server, dict(socket=str(tmp_path / "missing.sock"), backend="web", servers=["a"],
+                                        state="drained"))
+    assert "Could not talk to the HAProxy runtime API" in err.value.result["msg"]

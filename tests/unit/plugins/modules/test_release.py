@@ -1,0 +1,181 @@
+import hashlib
+import io
+import json
+import os
+import tarfile
+
+import pytest
+
+from ansible_collections.conveyor.deploy.plugins.modules import release as release_module
+from ansible_collections.conveyor.deploy.plugins.module_utils._release import MANIFEST
+
+from ...conftest import ModuleFail
+
+
+def make_tar(path, files, links=()):
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+        for name, target, kind in links:
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            info.linkname = target
+            tar.addfile(info)
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+@pytest.fixture
+def artifact(tmp_path):
+    path = str(tmp_path / "app-1.0.0.tar.gz")
+    digest = make_tar(path, {"app.py": b"print('v1')\n", "VERSION": b"1.0.0\n", "logs/.keep": b""})
+    return path, digest
+
+
+@pytest.fixture
+def root(tmp_path):
+    return str(tmp_path / "srv" / "app")
+
+
+def stage(run_module, root, artifact, release_id="r1", version="1.0.0", **extra):
+    args = dict(app_root=root, release_id=release_id, version=version, src=artifact[0],
+                checksum=artifact[1], owner="root", group="root", shared_paths=["logs"])
+    args.update(extra)
+    return run_module(release_module, args)
+
+
+def test_stage_unpacks_links_shared_and_writes_manifest(run_module, root, artifact):
+    result = stage(run_module, root, artifact)
+    assert result["changed"] is True
+    rel = os.path.join(root, "releases", "r1")
+    assert open(os.path.join(rel, "app.py")).read() == "print('v1')\n"
+    assert os.readlink(os.path.join(rel, "logs")) == os.path.join(root, "shared", "logs")
+    manifest = json.load(open(os.path.join(rel, MANIFEST)))
+    assert manifest["sha256"] == artifact[1] and manifest["state"] == "staged" and manifest["version"] == "1.0.0"
+    assert not [n for n in os.listdir(os.path.join(root, "releases")) if n.startswith(".tmp-")]
+    history = [json.loads(line) for line in open(os.path.join(root, ".conveyor", "history.jsonl"))]
+    assert history[-1]["action"] == "stage" and history[-1]["release_id"] == "r1"
+
+
+def test_restage_same_checksum_is_unchanged_and_different_checksum_is_refused(run_module, root, artifact, tmp_path):
+    stage(run_module, root, artifact)
+    assert stage(run_module, root, artifact)["changed"] is False
+    other = str(tmp_path / "other.tar.gz")
+    digest = make_tar(other, {"app.py": b"print('v2')\n"})
+    with pytest.raises(ModuleFail) as err:
+        stage(run_module, root, (other, digest))
+    assert "already staged from an artifact with sha256" in err.value.result["msg"]
+
+
+def test_checksum_mismatch_changes_nothing(run_module, root, artifact):
+    with pytest.raises(ModuleFail) as err:
+        stage(run_module, root, (artifact[0], "0" * 64))
+    assert "sha256 mismatch" in err.value.result["msg"]
+    assert os.listdir(os.path.join(root, "releases")) == []
+
+
+def test_checksum_is_required_unless_opted_out(run_module, root, artifact):
+    with pytest.raises(ModuleFail) as err:
+        run_module(release_module, dict(app_root=root, release_id="r1", version="1", src=artifact[0]))
+    assert "no checksum" in err.value.result["msg"]
+    result = run_module(release_module, dict(app_root=root, release_id="r1", version="1", src=artifact[0],
+                                             allow_unverified=True))
+    assert "UNVERIFIED" in result["msg"]
+
+
+@pytest.mark.parametrize("files, links, text", [
+    pytest.param({"../evil": b"x"}, (), "'..' in the path", id="dotdot"),
+    pytest.param({"/etc/evil": b"x"}, (), "absolute path", id="absolute"),
+    pytest.param({"a": b"x"}, [("link", "/etc/shadow", tarfile.SYMTYPE)], "symlink to absolute", id="abs-symlink"),
+    pytest.param({"a": b"x"}, [("d/link", "../../x", tarfile.SYMTYPE)], "outside the release", id="symlink-out"),
+    pytest.param({"a": b"x"}, [("hard", "../x", tarfile.LNKTYPE)], "hard link", id="hardlink-out"),
+])
+def test_unsafe_archives_are_refused_and_leave_nothing(run_module, root, tmp_path, files, links, text):
+    path = str(tmp_path / "bad.tar.gz")
+    digest = make_tar(path, files, links)
+    with pytest.raises(ModuleFail) as err:
+        stage(run_module, root, (path, digest))
+    assert text in err.value.result["msg"]
+    assert os.listdir(os.path.join(root, "releases")) == []
+    assert not os.path.exists("/etc/evil")
+
+
+@pytest.mark.parametrize("release_id", ["a/b", "..", "has space", "../x"])
+def test_bad_release_ids_are_refused(run_module, root, artifact, release_id):
+    with pytest.raises(ModuleFail) as err:
+        stage(run_module, root, artifact, release_id=release_id)
+    assert "Invalid release_id" in err.value.result["msg"]
+
+
+def test_relative_app_root_is_refused(run_module, artifact):
+    with pytest.raises(ModuleFail) as err:
+        stage(run_module, "srv/app", artifact)
+    assert "not an absolute path" in err.value.result["msg"]
+
+
+def test_check_mode_writes_nothing(run_module, root, artifact):
+    result = run_module(release_module, dict(app_root=root, release_id="r1", version="1.0.0", src=artifact[0],
+                                             checksum=artifact[1]), check_mode=True, diff=True)
+    assert result["changed"] is True and "r1" in result["diff"]["after"]
+    assert not os.path.exists(root)
+
+
+def test_activate_switches_and_returns_previous(run_module, root, artifact, tmp_path):
+    stage(run_module, root, artifact, "r1")
+    first = run_module(release_module, dict(app_root=root, release_id="r1", state="active"))
+    assert first["changed"] and first["previous"] is None
+    other = str(tmp_path / "v2.tar.gz")
+    stage(run_module, root, (other, make_tar(other, {"app.py": b"v2"})), "r2", "2.0.0")
+    preview = run_module(release_module, dict(app_root=root, release_id="r2", state="active"), check_mode=True, diff=True)
+    assert preview["changed"] and os.readlink(os.path.join(root, "current")) == "releases/r1"
+    assert preview["diff"]["after"] == "current -> releases/r2\n"
+    second = run_module(release_module, dict(app_root=root, release_id="r2", state="active"))
+    assert second["previous"]["release_id"] == "r1"
+    assert os.readlink(os.path.join(root, "current")) == "releases/r2"
+    assert run_module(release_module, dict(app_root=root, release_id="r2", state="active"))["changed"] is False
+
+
+def test_activate_refuses_tampered_incomplete_and_failed(run_module, root, artifact):
+    stage(run_module, root, artifact, "r1")
+    with open(os.path.join(root, "releases", "r1", "app.py"), "a") as handle:
+        handle.write("# tampered\n")
+    with pytest.raises(ModuleFail) as err:
+        run_module(release_module, dict(app_root=root, release_id="r1", state="active"))
+    assert "does not verify" in err.value.result["msg"]
+    os.makedirs(os.path.join(root, "releases", "half"))
+    with pytest.raises(ModuleFail) as err:
+        run_module(release_module, dict(app_root=root, release_id="half", state="active"))
+    assert "incomplete" in err.value.result["msg"]
+    stage(run_module, root, artifact, "r3")
+    run_module(release_module, dict(app_root=root, release_id="r3", state="failed", reason="500s"))
+    with pytest.raises(ModuleFail) as err:
+        run_module(release_module, dict(app_root=root, release_id="r3", state="active"))
+    assert "marked failed (500s)" in err.value.result["msg"]
+    assert not os.path.lexists(os.path.join(root, "current"))
+
+
+def test_absent_refuses_the_live_release(run_module, root, artifact):
+    stage(run_module, root, artifact, "r1")
+    run_module(release_module, dict(app_root=root, release_id="r1", state="active"))
+    with pytest.raises(ModuleFail) as err:
+        run_module(release_module, dict(app_root=root, release_id="r1", state="absent"))
+    assert "it is live" in err.value.result["msg"]
+    assert run_module(release_module, dict(app_root=root, release_id="gone", state="absent"))["changed"] is False
+
+
+def test_prune_keeps_live_and_rollback_target(run_module, root, artifact):
+    for index in range(1, 5):
+        stage(run_module, root, artifact, "r%d" % index)
+        run_module(release_module, dict(app_root=root, release_id="r%d" % index, state="active"))
+        run_module(release_module, dict(app_root=root, release_id="r%d" % index, state="good"))
+    run_module(release_module, dict(app_root=root, release_id="r2", state="active"))  # roll back to r2
+    os.makedirs(os.path.join(root, "releases", ".tmp-r5-abc"))
+    preview = run_module(release_module, dict(app_root=root, state="pruned", keep=1), check_mode=True)
+    assert sorted(preview["removed"]) == [".tmp-r5-abc", "r1", "r3"]
+    assert len(os.listdir(os.path.join(root, "releases"))) == 5
+    result = run_module(release_module, dict(app_root=root, state="pruned", keep=1))
+    assert sorted(os.listdir(os.path.join(root, "releases"))) == ["r2", "r4"]
+    assert result["changed"] is True
