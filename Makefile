@@ -21,7 +21,7 @@ bootstrap:
 	@bash lab/bootstrap.sh
 
 lab-up: bootstrap
-	@python3 lab/lab.py up --hosts $(LAB_HOSTS)
+	@$(BIN)/python lab/lab.py up --hosts $(LAB_HOSTS)
 
 lab-down:
 	@python3 lab/lab.py down

@@ -123,44 +123,11 @@ def provision(name, pubkey):
 
 
 def haproxy_config(apps):
-    servers = "\n".join(
-        "    server %s %s:8000 check init-addr last,libc,none resolvers docker" % (a, a) for a in apps)
-    return """# Written by lab/lab.py: the lab's load balancer.
-global
-    log stdout format raw local0 info
-    stats socket /run/haproxy/admin.sock mode 660 level admin expose-fd listeners
-    stats timeout 30s
-    maxconn 4096
-
-resolvers docker
-    nameserver dns 127.0.0.11:53
-    hold valid 5s
-
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-    option httplog
-    option http-server-close
-    default-server inter 1s fastinter 500ms downinter 1s rise 2 fall 2
-
-frontend stats
-    bind *:8404
-    stats enable
-    stats uri /stats
-    stats refresh 2s
-
-frontend www
-    bind *:80
-    default_backend %s
-
-backend %s
-    balance roundrobin
-    option httpchk GET /health
-    http-check expect status 200
-%s
-""" % (LB_BACKEND, LB_BACKEND, servers)
+    """Render the template Molecule's prepare uses too, so both labs balance the same way."""
+    import jinja2  # from the virtualenv: make runs this script with .venv/bin/python
+    with open(os.path.join(HERE, "templates", "haproxy.cfg.j2"), encoding="utf-8") as handle:
+        template = jinja2.Template(handle.read(), keep_trailing_newline=True, trim_blocks=True)
+    return template.render(lb_backend=LB_BACKEND, lb_servers=apps)
 
 
 def configure_lb(apps):
