@@ -3,7 +3,7 @@
 # and fail when any fails or a verify step ran no test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export ANSIBLE_COLLECTIONS_PATH="$PWD/.collections" NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
+export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$PWD/.collections" NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
 scenarios=${MOLECULE_SCENARIOS:-$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)}
 mkdir -p build/molecule
 failed=()

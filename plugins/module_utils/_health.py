@@ -124,7 +124,9 @@ def summarise(passed, tracker, elapsed, latency, attempts, what, timed_out):
     reason = tracker.last_failure or "no successful attempt"
     if tracker.failed:
         same = [a for a in attempts if not a["ok"]][-tracker.failures:]
-        if same and all(a["reason"] == same[0]["reason"] for a in same):
+        # Bodies differ between attempts (uptimes, request ids): compare the cause without them.
+        causes = set((a.get("status"), (a.get("reason") or "").split(" (body:")[0]) for a in same)
+        if same and len(causes) == 1:
             return "failed: %s: %s, %d times in a row" % (what, reason, tracker.failures)
         return "failed: %s: %d consecutive failures, last: %s" % (what, tracker.failures, reason)
     if timed_out:

@@ -103,3 +103,14 @@ def test_summary_texts():
         attempts.append({"ok": False, "reason": "answered 500 (body: boom)"})
     text = health.summarise(False, tracker, 5.0, {}, attempts, "GET /health", False)
     assert text == "failed: GET /health: answered 500 (body: boom), 5 times in a row"
+
+
+def test_summary_collapses_failures_whose_bodies_differ():
+    tracker = health.Tracker(success_threshold=1, failure_threshold=3)
+    attempts = []
+    for n in range(3):
+        reason = 'answered 500 (body: {"uptime_s": %d})' % n
+        tracker.record(False, n, reason)
+        attempts.append({"ok": False, "status": 500, "reason": reason})
+    text = health.summarise(False, tracker, 3.0, {}, attempts, "GET /health", False)
+    assert text == 'failed: GET /health: answered 500 (body: {"uptime_s": 2}), 3 times in a row'
