@@ -468,12 +468,18 @@ def verified_manifest(module, layout, release_id):
 
 
 def activate(module, layout, release_id):
+    current_id = layout.current_id()
+    if module.check_mode and not os.path.lexists(layout.release_dir(release_id)):
+        # A check-mode run previews staging too, so the release it would switch to is not there.
+        return dict(changed=True, release=dict(release_id=release_id, state="staged"),
+                    diff=dict(before="current -> %s\n" % (("releases/" + current_id) if current_id else "(none)"),
+                              after="current -> releases/%s\n" % release_id),
+                    msg="would switch current from %s to %s once it is staged" % (current_id or "nothing", release_id))
     manifest = verified_manifest(module, layout, release_id)
     if manifest["state"] == "failed" and not module.params["force"]:
         raise ReleaseError("Refusing to activate release %s: it is marked failed%s. Use force=true with a "
                            "reason only for forensics." % (release_id, (" (%s)" % manifest.get("reason"))
                                                            if manifest.get("reason") else ""))
-    current_id = layout.current_id()
     previous = read_manifest(layout.release_dir(current_id)) if current_id else None
     if current_id == release_id:
         return dict(changed=False, release=manifest, previous=previous,

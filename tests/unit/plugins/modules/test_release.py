@@ -179,3 +179,13 @@ def test_prune_keeps_live_and_rollback_target(run_module, root, artifact):
     result = run_module(release_module, dict(app_root=root, state="pruned", keep=1))
     assert sorted(os.listdir(os.path.join(root, "releases"))) == ["r2", "r4"]
     assert result["changed"] is True
+
+
+def test_check_mode_activation_of_a_release_not_yet_staged_is_a_preview(run_module, root, artifact):
+    stage(run_module, root, artifact, "r1")
+    run_module(release_module, dict(app_root=root, release_id="r1", state="active"))
+    result = run_module(release_module, dict(app_root=root, release_id="r9", state="active"), check_mode=True, diff=True)
+    assert result["changed"] and "once it is staged" in result["msg"]
+    assert result["diff"] == {"before": "current -> releases/r1\n", "after": "current -> releases/r9\n"}
+    with pytest.raises(ModuleFail):
+        run_module(release_module, dict(app_root=root, release_id="r9", state="active"))

@@ -1,0 +1,116 @@
+"""End-to-end tests against the lab: real hosts over SSH behind a real HAProxy.
+
+The session fixture brings the lab up (idempotent) and configures the hosts with
+the environment playbook; each test drives ansible-playbook as an operator would,
+with a bounded request loop through 127.0.0.1:8080 where traffic matters.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VENV_BIN = os.path.join(ROOT, ".venv", "bin")
+INVENTORY = os.path.join(ROOT, "inventories", "lab")
+ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+           ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"), PYTHONUNBUFFERED="1",
+           PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""))
+
+
+class Result(object):
+    def __init__(self, rc, output):
+        self.rc = rc
+        self.output = output
+
+    def recap(self):
+        """{host: {ok, changed, failed, ...}} from the play recap."""
+        hosts = {}
+        for line in self.output.splitlines():
+            parts = line.split()
+            if len(parts) > 2 and parts[1] == ":" and "ok=" in line:
+                hosts[parts[0]] = {k: int(v) for k, v in (p.split("=") for p in parts[2:])}
+        return hosts
+
+
+def run(args, timeout=600):
+    proc = subprocess.run(args, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout, check=False)
+    output = proc.stdout + proc.stderr
+    log = os.path.join(ROOT, "build", "e2e.log")
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    with open(log, "a") as handle:
+        handle.write("\n$ %s\n%s\n" % (" ".join(args), output))
+    return Result(proc.returncode, output)
+
+
+def playbook(name, *extra):
+    return run(["ansible-playbook", "-i", INVENTORY, name] + list(extra))
+
+
+def on_host(host, command):
+    """Run a command in a lab container (inspection only, as a person with docker would)."""
+    return subprocess.run(["docker", "exec", "conveyor-" + host, "sh", "-c", command],
+                          capture_output=True, text=True, check=False).stdout.strip()
+
+
+def app_hosts():
+    with open(os.path.join(INVENTORY, "hosts.yml")) as handle:
+        return [match.group(1) for match in (re.match(r"^\s+(app\d+):", line) for line in handle) if match]
+
+
+def live_versions():
+    return {host: on_host(host, "cat /opt/sample/current/VERSION 2>/dev/null") for host in app_hosts()}
+
+
+def releases(host):
+    """Every manifest on the host, parsed."""
+    return _parse_manifests(on_host(host, "cat /opt/sample/releases/*/.conveyor-release.json 2>/dev/null"))
+
+
+def _parse_manifests(text):
+    decoder = json.JSONDecoder()
+    found, index = [], 0
+    while True:
+        while index < len(text) and text[index] in " \n\t":
+            index += 1
+        if index >= len(text):
+            return found
+        obj, index = decoder.raw_decode(text, index)
+        found.append(obj)
+
+
+class Traffic(object):
+    """A bounded request loop (lab/loadcheck.py) through the load balancer."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="conveyor-load-")
+        self.stop_file = os.path.join(self.dir, "stop")
+        self.out = os.path.join(self.dir, "summary.json")
+        self.proc = None
+
+    def __enter__(self):
+        self.proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "lab", "loadcheck.py"), "--rate", "25",
+                                      "--duration", "600", "--stop-file", self.stop_file, "--out", self.out])
+        time.sleep(1)
+        return self
+
+    def __exit__(self, *exc):
+        open(self.stop_file, "w").close()
+        self.proc.wait(timeout=30)
+        with open(self.out) as handle:
+            self.summary = json.load(handle)
+        print("traffic: sent %(sent)d, failed %(failed)d in %(seconds)ss, versions %(versions)s, reasons %(reasons)s"
+              % self.summary)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def lab():
+    subprocess.run([os.path.join(VENV_BIN, "python"), os.path.join(ROOT, "lab", "lab.py"), "up"], cwd=ROOT,
+                   env=ENV, check=True)
+    result = playbook("playbooks/environment.yml")
+    assert result.rc == 0, result.output[-3000:]
+    return app_hosts()
