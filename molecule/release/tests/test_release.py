@@ -75,7 +75,7 @@ def test_lock_contention_and_stale_lock(host):
                         reason="alice's run died")
     assert ok and forced["previous"]["run_id"] == "run-a"
     assert "alice's run died" in host.file(ROOT + "/.conveyor/history.jsonl").content_string
-    ok, _ = module(host, "deploy_lock", app_root=ROOT, run_id="run-b", state="absent")
+    ok, dummy = module(host, "deploy_lock", app_root=ROOT, run_id="run-b", state="absent")
     assert ok and not host.file(ROOT + "/.conveyor/deploy.lock").exists
 
 
@@ -88,14 +88,14 @@ def test_check_mode_writes_nothing(host):
     assert ok and switched["changed"]
     ok, pruned = module(host, "release", check=True, app_root=ROOT, state="pruned", keep=1)
     assert ok and pruned["removed"] == ["r-1.0.0"]
-    ok, _ = module(host, "deploy_lock", check=True, app_root=ROOT, run_id="run-c")
+    ok, dummy = module(host, "deploy_lock", check=True, app_root=ROOT, run_id="run-c")
     assert ok
     assert host.run("find %s -printf '%%p %%s %%T@\\n' | sort" % ROOT).stdout == before
 
 
 def test_prune_keeps_live_and_rollback_target(host):
-    ok, _ = module(host, "release", app_root=ROOT, release_id="r-tmp", version="1.0.0",
-                   src=URL + "/sample-1.0.0.tar.gz", checksum_url=URL + "/sample-1.0.0.tar.gz.sha256")
+    ok, dummy = module(host, "release", app_root=ROOT, release_id="r-tmp", version="1.0.0",
+                       src=URL + "/sample-1.0.0.tar.gz", checksum_url=URL + "/sample-1.0.0.tar.gz.sha256")
     assert ok
     host.run("mkdir -p %s/releases/.tmp-r-dead-abc" % ROOT)
     ok, pruned = module(host, "release", app_root=ROOT, state="pruned", keep=1)

@@ -63,5 +63,5 @@ def test_every_backend_serves_again_and_answers_2_0_0(host):
     header = stat.splitlines()[0][2:].split(",")
     status = header.index("status")
     assert all(row[status] == "UP" for row in rows), rows
-    versions = {host.check_output("curl -sf http://127.0.0.1:80/version") for _ in range(6)}
+    versions = {host.check_output("curl -sf http://127.0.0.1:80/version") for dummy in range(6)}
     assert versions == {"2.0.0"}

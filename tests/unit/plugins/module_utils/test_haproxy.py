@@ -2,9 +2,14 @@ import pytest
 
 from ansible_collections.conveyor.deploy.plugins.module_utils import _haproxy as hap
 
-SERVERS_STATE = """1
-# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port
-4 sample 1 app01 172.18.0.4 2 0 1 1 7 6 3 4 6 0 0 0 app01 8000 - 0 0 - - 0
+HEADER = ("# " + " ".join([
+    "be_id", "be_name", "srv_id", "srv_name", "srv_addr", "srv_op_state",
+    "srv_admin_state", "srv_uweight", "srv_iweight", "srv_time_since_last_change", "srv_check_status", "srv_check_result",
+    "srv_check_health", "srv_check_state", "srv_agent_state", "bk_f_forced_id", "srv_f_forced_id", "srv_fqdn",
+    "srv_port", "srvrecord", "srv_use_ssl", "srv_check_port", "srv_check_addr", "srv_agent_addr",
+    "srv_agent_port",
+]) + "\n")
+SERVERS_STATE = "1\n" + HEADER + """4 sample 1 app01 172.18.0.4 2 0 1 1 7 6 3 4 6 0 0 0 app01 8000 - 0 0 - - 0
 4 sample 2 app02 172.18.0.5 2 8 1 1 7 6 3 4 6 0 0 0 app02 8000 - 0 0 - - 0
 4 sample 3 app03 172.18.0.6 0 0 1 1 7 8 2 0 6 0 0 0 app03 8000 - 0 0 - - 0
 4 sample 4 app04 172.18.0.7 2 1 1 1 7 6 3 4 6 0 0 0 app04 8000 - 0 0 - - 0

@@ -1,5 +1,4 @@
 """haproxy_server against a small stand-in for HAProxy's runtime API on a unix socket."""
-import os
 import socket
 import threading
 
@@ -28,7 +27,7 @@ class FakeHAProxy(object):
     def serve(self):
         while True:
             try:
-                conn, _ = self.sock.accept()
+                conn, dummy = self.sock.accept()
             except OSError:
                 return
             with conn:

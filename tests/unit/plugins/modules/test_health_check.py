@@ -96,14 +96,14 @@ def test_flapping_resets_the_count(run_module, server):
 
 
 def test_flapping_forever_times_out(run_module, server):
-    url, _ = server([OK, ERR] * 1000)
+    url, dummy = server([OK, ERR] * 1000)
     with pytest.raises(ModuleFail) as err:
         probe(run_module, url, failure_threshold=0, timeout=1)
     assert "no 3 consecutive successes within" in err.value.result["msg"]
 
 
 def test_slow_answers_time_out_per_request(run_module, server):
-    url, _ = server([(200, "{}", 2)])
+    url, dummy = server([(200, "{}", 2)])
     with pytest.raises(ModuleFail) as err:
         probe(run_module, url, request_timeout=0.3, failure_threshold=2)
     assert "no answer within 0.3 s" in err.value.result["msg"]
@@ -120,11 +120,11 @@ def test_connection_refused(run_module):
 
 
 def test_invalid_json_and_failing_assertion(run_module, server):
-    url, _ = server([(200, "<html>oops</html>", 0)])
+    url, dummy = server([(200, "<html>oops</html>", 0)])
     with pytest.raises(ModuleFail) as err:
         probe(run_module, url, json_assertions=[{"query": "status", "equals": "ok"}])
     assert "not valid JSON" in err.value.result["msg"]
-    url, _ = server([OK])
+    url, dummy = server([OK])
     with pytest.raises(ModuleFail) as err:
         probe(run_module, url, json_assertions=[{"query": "version", "equals": "3.0.0"}])
     assert 'JSON version is "2.0.0", expected "3.0.0"' in err.value.result["msg"]
@@ -137,7 +137,7 @@ def test_start_period_tolerates_a_slow_start(run_module, server):
 
 
 def test_latency_gate_uses_p95(run_module, server):
-    url, _ = server([(200, "{}", 0.05)])
+    url, dummy = server([(200, "{}", 0.05)])
     result = probe(run_module, url, samples=20, success_threshold=1, interval=0, max_latency_ms=1000)
     assert result["latency"]["count"] == 20 and result["latency"]["p95_ms"] >= 50
     assert result["latency"]["p50_ms"] <= result["latency"]["p95_ms"] <= result["latency"]["max_ms"]
@@ -160,7 +160,7 @@ def test_bad_input_fails_before_probing(run_module, args, text):
 
 
 def test_tcp_and_command_probes(run_module, server):
-    url, _ = server([OK])
+    url, dummy = server([OK])
     port = int(url.split(":")[2].split("/")[0])
     assert run_module(health_check, dict(type="tcp", port=port, success_threshold=1))["passed"]
     assert run_module(health_check, dict(type="command", command=["echo", "READY"], body_regex="^READY",
