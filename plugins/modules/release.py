@@ -118,7 +118,9 @@ options:
     type: bool
     default: false
   reason:
-    description: Why the release was marked, removed or forced; recorded in the manifest and history.
+    description:
+      - Why the release was marked, removed, activated or forced; recorded in the history, and in the manifest
+        (C(reason) for marks, C(activated_reason) for activations, which a rollback uses to recognise its own work).
     type: str
   keep:
     description:
@@ -496,6 +498,8 @@ def activate(module, layout, release_id):
     if manifest["state"] == "staged":
         manifest["state"] = "active"
     manifest["activated_at"] = isoformat()
+    manifest["activated_reason"] = module.params["reason"]
+    manifest["activated_from"] = current_id
     write_json_atomic(os.path.join(layout.release_dir(release_id), MANIFEST), manifest)
     append_history(layout, "activate", release_id, manifest.get("version"), run_id=module.params["run_id"],
                    previous=current_id, forced=module.params["force"] or None)

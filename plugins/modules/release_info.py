@@ -36,6 +36,11 @@ options:
       - A release id or a version. The result's RV(target) is the matching complete, non-failed release
         (for a version, the newest such release carrying it), with its content verified.
     type: str
+  target_previous_good:
+    description:
+      - Without O(target), resolve RV(target) to the previous good release (the rollback target) and verify it.
+    type: bool
+    default: false
   verify:
     description: Recompute every release's content digest and report releases whose files changed as incomplete.
     type: bool
@@ -82,12 +87,12 @@ releases:
   sample: [{release_id: 20261120T091000Z-1.0.0, version: 1.0.0, state: good, complete: true}]
 target:
   description: The release O(target) resolves to, or C(null).
-  returned: when O(target) is given
+  returned: when O(target) or O(target_previous_good) is given
   type: dict
   sample: {release_id: 20261120T091000Z-1.0.0, version: 1.0.0, state: good, complete: true}
 target_problem:
   description: Why O(target) could not be resolved, or C(null).
-  returned: when O(target) is given
+  returned: when O(target) or O(target_previous_good) is given
   type: str
   sample: no complete, verified release carries version 0.9.0
 lock:
@@ -132,6 +137,7 @@ def main():
         argument_spec=dict(
             app_root=dict(type="path", required=True),
             target=dict(type="str"),
+            target_previous_good=dict(type="bool", default=False),
             verify=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
@@ -157,8 +163,13 @@ def main():
     if current_id and current_id not in by_id:
         result["current"] = dict(release_id=current_id, complete=False, problems=["current points at a missing release"])
     target = module.params["target"]
-    if target:
-        release, problem = resolve_target(releases, target, current_id)
+    if target or module.params["target_previous_good"]:
+        if target:
+            release, problem = resolve_target(releases, target, current_id)
+        elif result["previous_good"]:
+            release, problem = result["previous_good"], None
+        else:
+            release, problem = None, "no previous good release to go back to (is this the first deployment?)"
         if release and not module.params["verify"] and tree_digest(release["path"]) != release.get("content_sha256"):
             release, problem = None, "release %s does not verify: its files changed since staging" % release["release_id"]
         result["target"] = release

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# `make demo`: the lab is up (make lab-up ran first); configure it, show the fleet, then deploy
+# 1.0.0, 2.0.0 and the broken 6.6.6 while a request loop runs through HAProxy, and roll back.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg" ANSIBLE_FORCE_COLOR=0 \
+  ANSIBLE_COLLECTIONS_PATH="$PWD/.collections"
+logs=build/demo
+mkdir -p "$logs"
+inv=inventories/lab
+
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# Print the per-host table a playbook's summary task showed.
+table() { awk '/Show the version on each host/{on=1; next} on && /^\s+"/{gsub(/^ +"|",?$/, ""); print "    " $0} on && /^}/{exit}' "$1"; }
+run() {  # run NAME ARGS...: a playbook run logged to build/demo/NAME.log
+  local name=$1; shift
+  local start=$SECONDS
+  ansible-playbook -i "$inv" "$@" >"$logs/$name.log" 2>&1
+  local rc=$?
+  printf '    (%ss, exit code %s, full output in %s/%s.log)\n' "$((SECONDS - start))" "$rc" "$logs" "$name"
+  return $rc
+}
+
+say "The fleet: real hosts over SSH as 'deploy', become root with sudo"
+ansible -i "$inv" all -b -m ansible.builtin.command -a 'id -un' -o 2>/dev/null | sed 's/^/    /'
+
+say "Configure the app hosts with the environment role"
+run environment playbooks/environment.yml && grep -A8 'PLAY RECAP' "$logs/environment.log" | sed 's/^/    /'
+
+say "HAProxy on 127.0.0.1:8080"
+code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/version)
+if [ "$code" = 200 ]; then
+  echo "    answers $(curl -s http://127.0.0.1:8080/version) (an earlier demo's release is live)"
+else
+  echo "    answers HTTP $code: no backend serves yet, nothing of the app is preinstalled on the lab"
+fi
+
+say "Traffic: 25 requests/s through 127.0.0.1:8080 for the rest of the demo"
+rm -f "$logs/stop"
+python3 lab/loadcheck.py --rate 25 --duration 900 --stop-file "$logs/stop" --out "$logs/traffic.json" &
+loader=$!
+sleep 1
+
+say "Deploy 1.0.0"
+run deploy-1.0.0 deploy.yml -e app_version=1.0.0; table "$logs/deploy-1.0.0.log"
+say "Deploy 2.0.0 (batches of 1, 25 %, 50 %; each host drained, switched, gated, re-enabled)"
+run deploy-2.0.0 deploy.yml -e app_version=2.0.0; table "$logs/deploy-2.0.0.log"
+say "Deploy the broken 6.6.6 (its /health answers 500): the first host is switched back before it rejoins"
+run deploy-6.6.6 deploy.yml -e app_version=6.6.6; table "$logs/deploy-6.6.6.log"
+say "Roll back by hand to 1.0.0, every host at once (the emergency form)"
+run rollback playbooks/rollback.yml -e rollback_to=1.0.0 -e rollback_reason="demo" -e '{"rollback_batches": ["100%"]}'
+awk '/Show the version on each host, before and after/{on=1; next} on && /^\s+"/{gsub(/^ +"|",?$/, ""); print "    " $0} on && /^}/{exit}' "$logs/rollback.log"
+say "And forward again to 2.0.0"
+run deploy-2.0.0-again deploy.yml -e app_version=2.0.0 -e rolling_force=true; table "$logs/deploy-2.0.0-again.log"
+
+touch "$logs/stop"; wait "$loader"
+say "Traffic during all of it"
+python3 - "$logs/traffic.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+print("    sent %d requests in %.0f s, failed %d %s" % (s["sent"], s["seconds"], s["failed"], s["reasons"] or ""))
+print("    versions answered: " + ", ".join("%s x%d" % kv for kv in sorted(s["versions"].items())))
+PY
+
+say "Live verification of the fleet"
+run verify playbooks/verify.yml
+awk '/load balancer.s table/{on=1; next} on && /^\s+"/{gsub(/^ +"|",?$/, ""); print "    " $0} on && /^}/{exit}' "$logs/verify.log"
+
+say "Where to look"
+echo "    per-host history:   docker exec conveyor-app01 cat /opt/sample/.conveyor/history.jsonl"
+echo "    releases and state: ansible -i $inv app -b -m conveyor.deploy.release_info -a app_root=/opt/sample"
+echo "    HAProxy stats:      http://127.0.0.1:8404/stats"
+echo "    playbook output:    $logs/"
+echo "    make lab-down removes the lab."

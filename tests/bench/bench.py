@@ -1,0 +1,82 @@
+"""`make bench`: wall times of deploys and all-at-once rollbacks on the lab, and module
+executions per host per deploy. Prints figures; asserts nothing about speed."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.join(ROOT, ".venv", "bin")
+ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+           ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"), PATH=BIN + os.pathsep + os.environ["PATH"])
+# Tasks that run on the controller only (no module shipped to a host).
+CONTROLLER_ONLY = {"set_fact", "debug", "assert", "fail", "meta", "include_tasks", "include_role", "pause",
+                   "set_stats", "validate_argument_spec"}
+
+
+def lab(hosts):
+    subprocess.run([os.path.join(BIN, "python"), "lab/lab.py", "up", "--hosts", str(hosts)], cwd=ROOT, env=ENV,
+                   check=True, stdout=subprocess.DEVNULL)
+    playbook("playbooks/environment.yml")
+
+
+def playbook(name, *extra, json_output=False):
+    env = dict(ENV)
+    if json_output:
+        env.update(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
+    start = time.monotonic()
+    proc = subprocess.run(["ansible-playbook", "-i", "inventories/lab", name] + list(extra), cwd=ROOT, env=env,
+                          capture_output=True, text=True, check=False)
+    elapsed = time.monotonic() - start
+    if proc.returncode != 0:
+        sys.exit("bench: %s %s failed:\n%s" % (name, " ".join(extra), proc.stdout[-3000:] + proc.stderr[-2000:]))
+    return elapsed, (json.loads(proc.stdout) if json_output else None)
+
+
+def module_executions(report):
+    """Remote module executions per host; the HAProxy calls (delegated) count for the load balancer."""
+    counts = {}
+    for play in report["plays"]:
+        for task in play["tasks"]:
+            for host, result in task["hosts"].items():
+                name = (result.get("action") or task["task"].get("action", "")).split(".")[-1]
+                if result.get("skipped") or name in CONTROLLER_ONLY:
+                    continue
+                target = "lb01" if name.startswith("haproxy_") else host
+                counts[target] = counts.get(target, 0) + 1
+    return counts
+
+
+def bench_deploy(hosts):
+    lab(hosts)
+    batches = '{"rolling_batches": ["25%"], "rolling_bake_seconds": 0}'
+    playbook("deploy.yml", "-e", "app_version=1.0.0", "-e", "rolling_force=true", "-e", batches)
+    elapsed, report = playbook("deploy.yml", "-e", "app_version=2.0.0", "-e", "rolling_force=true", "-e", batches,
+                               json_output=True)
+    counts = module_executions(report)
+    apps = sorted(h for h in counts if h.startswith("app"))
+    per_host = sorted(counts[h] for h in apps)
+    print("deploy 1.0.0 -> 2.0.0, %2d hosts, serial 25%%: %6.1f s wall; module executions per app host: %s; "
+          "on the load balancer: %d" % (hosts, elapsed, "-".join(str(n) for n in sorted(set(per_host))),
+                                        counts.get("lb01", 0)))
+    return elapsed
+
+
+def bench_rollback(hosts):
+    elapsed, dummy = playbook("playbooks/rollback.yml", "-e", "rollback_to=1.0.0", "-e", "rollback_reason=bench",
+                              "-e", '{"rollback_batches": ["100%"]}')
+    print("rollback all at once,      %2d hosts:            %6.1f s wall" % (hosts, elapsed))
+    playbook("deploy.yml", "-e", "app_version=2.0.0", "-e", "rolling_force=true")
+
+
+def main():
+    print("conveyor.deploy benchmarks on the lab (1 MiB artifacts; reference: ansistrano ~93 s for 10 hosts at 25 %)")
+    for hosts in (4, 10):
+        bench_deploy(hosts)
+        bench_rollback(hosts)
+    lab(int(os.environ.get("LAB_HOSTS", "4")))
+
+
+if __name__ == "__main__":
+    main()
