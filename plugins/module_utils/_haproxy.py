@@ -41,7 +41,7 @@ def parse_servers_state(text):
 
 
 def parse_stat(text):
-    """Parse ``show stat`` CSV into ``{(backend, server): {scur, status}}``."""
+    """Parse ``show stat`` CSV into ``{(backend, server): {scur, stot, status}}``."""
     lines = text.splitlines()
     if not lines or not lines[0].startswith("# "):
         return {}
@@ -53,12 +53,16 @@ def parse_stat(text):
         row = dict(zip(header, line.split(",")))
         if row.get("svname") in ("FRONTEND", "BACKEND"):
             continue
-        try:
-            scur = int(row.get("scur") or 0)
-        except ValueError:
-            scur = 0
-        result[(row.get("pxname"), row.get("svname"))] = dict(scur=scur, status=row.get("status"))
+        result[(row.get("pxname"), row.get("svname"))] = dict(
+            scur=_int(row.get("scur")), stot=_int(row.get("stot")), status=row.get("status"))
     return result
+
+
+def _int(text):
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0
 
 
 def server_view(state, stat):
@@ -73,7 +77,8 @@ def server_view(state, stat):
         admin_text = "ready"
     return dict(name=state["name"], addr=state["addr"], admin=admin_text,
                 health="up" if state["op_state"] == 2 else "down", serving=serving,
-                sessions=(stat or {}).get("scur", 0), status=(stat or {}).get("status"))
+                sessions=(stat or {}).get("scur", 0), served=(stat or {}).get("stot", 0),
+                status=(stat or {}).get("status"))
 
 
 def required_serving(total, min_healthy_percent):

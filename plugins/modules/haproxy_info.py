@@ -53,11 +53,11 @@ EXAMPLES = r"""
 
 RETURN = r"""
 servers:
-  description: Every server of the backend with its admin state, health, sessions and whether it serves.
+  description: Every server of the backend with its admin state, health, current sessions, sessions served so far and whether it serves.
   returned: always
   type: list
   elements: dict
-  sample: [{name: app01, admin: ready, health: up, serving: true, sessions: 2, status: UP, addr: 10.0.0.11}]
+  sample: [{name: app01, admin: ready, health: up, serving: true, sessions: 2, served: 1520, status: UP, addr: 10.0.0.11}]
 serving:
   description: How many servers serve traffic.
   returned: always

@@ -102,7 +102,7 @@ servers:
   returned: always
   type: list
   elements: dict
-  sample: [{name: app01, admin: drain, health: up, serving: false, sessions: 0, status: DRAIN, addr: 10.0.0.11}]
+  sample: [{name: app01, admin: drain, health: up, serving: false, sessions: 0, served: 1520, status: DRAIN, addr: 10.0.0.11}]
 changed_servers:
   description: Servers whose admin state was (or would be) changed.
   returned: always
