@@ -52,6 +52,9 @@ bench: lab-up
 
 build: bootstrap
 	$(BIN)/ansible-galaxy collection build --force --output-path build
+	@! tar tzf build/conveyor-deploy-*.tar.gz | grep -E '^(lab|tests|molecule|\.ci|inventories/lab)/|vault' \
+	  || { echo "build: the collection tarball carries files it must not ship (above)"; exit 1; }
+	@echo "build: $$(ls build/conveyor-deploy-*.tar.gz) ships no lab, tests, molecule or vault files"
 
 test: bootstrap unit sanity lint molecule e2e build
 	@echo "make test: all checks passed"

@@ -54,18 +54,21 @@ def batch_sizes(batches, total, name="rolling_batches"):
     return sizes
 
 
-def capacity_plan(batches, total, min_healthy_percent, name="rolling_batches"):
+def capacity_plan(batches, total, min_healthy_percent, fleet=None, name="rolling_batches"):
     """Check every batch against the minimum healthy capacity, assuming a healthy fleet.
 
-    Returns ``{sizes, required_serving, problems}``; problems name the batch.
+    ``total`` hosts are deployed in batches; ``fleet`` (default ``total``) is how many
+    backends the load balancer has, so a run limited to some hosts counts the others
+    as serving.  Returns ``{sizes, required_serving, problems}``; problems name the batch.
     """
     sizes = batch_sizes(batches, total, name)
-    needed = required_serving(int(total), float(min_healthy_percent))
+    fleet = max(int(fleet if fleet is not None else total), int(total))
+    needed = required_serving(fleet, float(min_healthy_percent))
     problems = []
     for number, size in enumerate(sizes, start=1):
-        if total - size < needed:
+        if fleet - size < needed:
             problems.append("batch %d drains %d of %d hosts, leaving %d serving, below the minimum of %d (%s%%)"
-                            % (number, size, total, total - size, needed, min_healthy_percent))
+                            % (number, size, fleet, fleet - size, needed, min_healthy_percent))
     return dict(sizes=sizes, required_serving=needed, problems=problems)
 
 

@@ -41,3 +41,9 @@ def test_capacity_plan_names_the_batch_that_breaks_the_minimum():
     assert capacity_plan(["25%"], 10, 75)["problems"] == []
     assert capacity_plan([1], 1, 0)["problems"] == []
     assert capacity_plan([1], 1, 50)["problems"] != []
+
+
+def test_capacity_plan_counts_backends_outside_a_limited_run():
+    assert capacity_plan([1], 1, 50, fleet=4)["problems"] == []
+    assert capacity_plan(["100%"], 3, 50, fleet=4)["problems"] != []
+    assert capacity_plan(["100%"], 2, 50, fleet=4)["problems"] == []
