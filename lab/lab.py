@@ -146,7 +146,8 @@ def configure_lb(apps):
 
 def start_artifacts():
     container = PREFIX + "artifacts"
-    if running(container):
+    source = docker("inspect", "-f", "{{range .Mounts}}{{.Source}}{{end}}", container, check=False)
+    if running(container) and source == ARTIFACTS:
         return
     if exists(container):
         docker("rm", "-f", container)

@@ -1,5 +1,8 @@
 """Rolling deployments on the lab with traffic flowing: zero failed requests, automatic
 rollback of broken builds, fleet rollback, preview, lock and validation refusals."""
+import subprocess
+import time
+
 import pytest
 
 from .conftest import Traffic, app_hosts, live_versions, on_host, playbook, releases
@@ -131,3 +134,38 @@ def test_bad_input_fails_before_any_host_is_touched(extra, text):
     assert result.rc != 0
     assert text in result.output
     assert {host: on_host(host, "ls /opt/sample/releases") for host in app_hosts()} == before
+
+
+def lb_status():
+    """{server: status} from HAProxy's stats CSV on 127.0.0.1:8404."""
+    csv = subprocess.run(["curl", "-sf", "http://127.0.0.1:8404/stats;csv"], capture_output=True, text=True,
+                         check=False).stdout.splitlines()
+    header = csv[0][2:].split(",")
+    rows = [dict(zip(header, line.split(","))) for line in csv[1:] if line.startswith("sample,app")]
+    return {row["svname"]: row["status"] for row in rows}
+
+
+def test_runtime_capacity_refusal_drains_nothing_and_changes_nothing():
+    for host in ("app03", "app04"):
+        on_host(host, "systemctl stop sample")
+    try:
+        deadline = time.time() + 15
+        while time.time() < deadline and [s for s in lb_status().values() if s == "UP"] != ["UP", "UP"]:
+            time.sleep(0.5)
+        before = {host: on_host(host, "ls /opt/sample/releases; readlink /opt/sample/current") for host in app_hosts()}
+        result = deploy("1.1.0")
+        assert result.rc != 0
+        assert "Refusing to take servers out of sample" in result.output
+        assert "app01 not_started (drain:" in result.output
+        assert "unreachable" not in result.output.split("Deployment of 1.1.0")[-1]
+        assert lb_status()["app01"] == "UP" and lb_status()["app02"] == "UP"
+        for host in app_hosts():
+            assert on_host(host, "readlink /opt/sample/current") == before[host].splitlines()[-1]
+            assert on_host(host, "test -e /opt/sample/.conveyor/deploy.lock && echo held") == ""
+    finally:
+        for host in ("app03", "app04"):
+            on_host(host, "systemctl start sample")
+    deadline = time.time() + 15
+    while time.time() < deadline and set(lb_status().values()) != {"UP"}:
+        time.sleep(0.5)
+    assert set(lb_status().values()) == {"UP"}
