@@ -11,7 +11,7 @@ inv=inventories/lab
 
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 # Print the per-host table a playbook's summary task showed.
-table() { awk '/Show the version on each host/{on=1; next} on && /^\s+"/{gsub(/^ +"|",?$/, ""); print "    " $0} on && /^}/{exit}' "$1"; }
+table() { awk -v title="$2" 'index($0, title){on=1; next} on && /^        "/{gsub(/^ +"|",?$/, ""); gsub(/\\"/, "\""); print "    " $0} on && /^}/{exit}' "$1"; }
 run() {  # run NAME ARGS...: a playbook run logged to build/demo/NAME.log
   local name=$1; shift
   local start=$SECONDS
@@ -42,16 +42,17 @@ loader=$!
 sleep 1
 
 say "Deploy 1.0.0"
-run deploy-1.0.0 deploy.yml -e app_version=1.0.0; table "$logs/deploy-1.0.0.log"
+run deploy-1.0.0 deploy.yml -e app_version=1.0.0; table "$logs/deploy-1.0.0.log" "Show the version on each host"
 say "Deploy 2.0.0 (batches of 1, 25 %, 50 %; each host drained, switched, gated, re-enabled)"
-run deploy-2.0.0 deploy.yml -e app_version=2.0.0; table "$logs/deploy-2.0.0.log"
+run deploy-2.0.0 deploy.yml -e app_version=2.0.0; table "$logs/deploy-2.0.0.log" "Show the version on each host"
 say "Deploy the broken 6.6.6 (its /health answers 500): the first host is switched back before it rejoins"
-run deploy-6.6.6 deploy.yml -e app_version=6.6.6; table "$logs/deploy-6.6.6.log"
-say "Roll back by hand to 1.0.0, every host at once (the emergency form)"
-run rollback playbooks/rollback.yml -e rollback_to=1.0.0 -e rollback_reason="demo" -e '{"rollback_batches": ["100%"]}'
-awk '/Show the version on each host, before and after/{on=1; next} on && /^\s+"/{gsub(/^ +"|",?$/, ""); print "    " $0} on && /^}/{exit}' "$logs/rollback.log"
+run deploy-6.6.6 deploy.yml -e app_version=6.6.6; table "$logs/deploy-6.6.6.log" "Show the version on each host"
+say "Roll back by hand to 1.0.0 (rolling, with the same drain and gate)"
+run rollback playbooks/rollback.yml -e rollback_to=1.0.0 -e rollback_reason="demo"
+table "$logs/rollback.log" "Show the version on each host, before and after"
 say "And forward again to 2.0.0"
-run deploy-2.0.0-again deploy.yml -e app_version=2.0.0 -e rolling_force=true; table "$logs/deploy-2.0.0-again.log"
+run deploy-2.0.0-again deploy.yml -e app_version=2.0.0 -e rolling_force=true
+table "$logs/deploy-2.0.0-again.log" "Show the version on each host"
 
 touch "$logs/stop"; wait "$loader"
 say "Traffic during all of it"
@@ -64,7 +65,7 @@ PY
 
 say "Live verification of the fleet"
 run verify playbooks/verify.yml
-awk '/load balancer.s table/{on=1; next} on && /^\s+"/{gsub(/^ +"|",?$/, ""); print "    " $0} on && /^}/{exit}' "$logs/verify.log"
+table "$logs/verify.log" "load balancer's table"
 
 say "Where to look"
 echo "    per-host history:   docker exec conveyor-app01 cat /opt/sample/.conveyor/history.jsonl"
