@@ -1,0 +1,342 @@
+# -*- coding: utf-8 -*-
+# Copyright: conveyor.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: notify
+type: notification
+short_description: Tell the people who must know about a deployment as it happens, through webhooks
+version_added: "0.1.0"
+description:
+  - Posts to a generic JSON webhook and to a Slack-compatible incoming webhook when a run of the collection's playbooks
+    starts (a deploy, a manual rollback, a verification), when each rolling batch is done, when a host fails, when an
+    automatic fleet rollback starts, and when the run ends.
+  - Posting happens on a background thread with a timeout and a bounded retry, so an unreachable endpoint costs the
+    run at most O(drain_timeout) seconds at the end, and a warning; it never fails the run.
+  - The webhook URLs and the token are secrets. They are never written to the output, to warnings or to the payloads.
+    They come from the options below or, when those are unset, from the inventory variables C(conveyor_notify_url),
+    C(conveyor_notify_slack_url) and C(conveyor_notify_token), which may be vaulted.
+  - Runs that use none of the collection's roles or modules send nothing.
+  - Enable it with C(callbacks_enabled = conveyor.deploy.notify) in ansible.cfg or E(ANSIBLE_CALLBACKS_ENABLED).
+author:
+  - conveyor.deploy developers (@conveyor-deploy)
+requirements:
+  - enabled in C(callbacks_enabled)
+options:
+  url:
+    description: The generic webhook. It receives a JSON object (see the payload in the collection's docs/notify.md).
+    type: str
+    env:
+      - name: CONVEYOR_NOTIFY_URL
+    ini:
+      - section: conveyor_notify
+        key: url
+  slack_url:
+    description: A Slack-compatible incoming webhook. It receives a JSON object with a C(text) field.
+    type: str
+    env:
+      - name: CONVEYOR_NOTIFY_SLACK_URL
+    ini:
+      - section: conveyor_notify
+        key: slack_url
+  token:
+    description: Sent to the generic webhook as a bearer token in the C(Authorization) header.
+    type: str
+    env:
+      - name: CONVEYOR_NOTIFY_TOKEN
+    ini:
+      - section: conveyor_notify
+        key: token
+  events:
+    description: Which events to send.
+    type: list
+    elements: str
+    default: [started, batch_done, host_failed, auto_rollback, ended]
+    env:
+      - name: CONVEYOR_NOTIFY_EVENTS
+    ini:
+      - section: conveyor_notify
+        key: events
+  timeout:
+    description: Seconds to wait for one POST.
+    type: float
+    default: 3
+    env:
+      - name: CONVEYOR_NOTIFY_TIMEOUT
+    ini:
+      - section: conveyor_notify
+        key: timeout
+  retries:
+    description: How many times to retry a POST that failed (connection error, timeout or an HTTP 5xx or 429).
+    type: int
+    default: 2
+    env:
+      - name: CONVEYOR_NOTIFY_RETRIES
+    ini:
+      - section: conveyor_notify
+        key: retries
+  drain_timeout:
+    description: At the end of the run, the most seconds to wait for notifications still queued.
+    type: float
+    default: 10
+    env:
+      - name: CONVEYOR_NOTIFY_DRAIN_TIMEOUT
+    ini:
+      - section: conveyor_notify
+        key: drain_timeout
+"""
+
+EXAMPLES = r"""
+# ansible.cfg
+# [defaults]
+# callbacks_enabled = conveyor.deploy.changelog, conveyor.deploy.notify
+#
+# The URL and token as vaulted inventory variables (group_vars/all/vault.yml):
+#   conveyor_notify_url: "{{ vault_notify_url }}"
+#   conveyor_notify_token: "{{ vault_notify_token }}"
+# or in the environment of the controller (an AWX credential can inject these):
+#   CONVEYOR_NOTIFY_URL=https://hooks.example.com/deploys CONVEYOR_NOTIFY_TOKEN=... ansible-playbook deploy.yml ...
+"""
+
+import json
+import queue
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+from ansible.plugins.callback import CallbackBase
+
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _runinfo
+
+SECRET_VARS = {"url": "conveyor_notify_url", "slack_url": "conveyor_notify_slack_url", "token": "conveyor_notify_token"}
+
+
+class WebhookSink(object):
+    """POST JSON to one endpoint with a timeout and a bounded retry. Never reveals the URL or the token."""
+
+    def __init__(self, name, url, token=None, timeout=3.0, retries=2, backoff=0.5, opener=None):
+        self.name = name
+        self._url = url
+        self._token = token
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self._open = opener or urllib.request.urlopen
+
+    def post(self, payload):
+        """(ok, detail) after at most retries + 1 attempts; detail names the endpoint only by its kind."""
+        body = json.dumps(payload, sort_keys=True).encode("utf-8")
+        headers = {"Content-Type": "application/json", "User-Agent": "conveyor.deploy-notify"}
+        if self._token:
+            headers["Authorization"] = "Bearer " + self._token
+        detail = "not sent"
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff * attempt)
+            request = urllib.request.Request(self._url, data=body, headers=headers, method="POST")
+            try:
+                with self._open(request, timeout=self.timeout) as response:
+                    return True, "HTTP %d" % response.status
+            except urllib.error.HTTPError as exc:
+                detail = "HTTP %d" % exc.code
+                if exc.code < 500 and exc.code != 429:
+                    return False, detail
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                reason = getattr(exc, "reason", exc)
+                detail = type(reason).__name__ if not isinstance(reason, str) else "connection failed"
+                if isinstance(reason, OSError) and reason.strerror:
+                    detail = reason.strerror
+        return False, "%s after %d attempts" % (detail, self.retries + 1)
+
+
+class Dispatcher(object):
+    """Send payloads to the sinks on a background thread, so a slow endpoint never stalls the play."""
+
+    def __init__(self, sinks, warn):
+        self.sinks = sinks
+        self.warn = warn
+        self.sent = 0
+        self.failed = 0
+        self._queue = queue.Queue()
+        self._thread = threading.Thread(target=self._work, name="conveyor-notify", daemon=True)
+        self._thread.start()
+
+    def submit(self, event, payload, text):
+        self._queue.put((event, payload, text))
+
+    def _work(self):
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            event, payload, text = item
+            for sink in self.sinks:
+                body = slack_payload(text) if sink.name == "slack" else payload
+                ok, detail = sink.post(body)
+                if ok:
+                    self.sent += 1
+                else:
+                    self.failed += 1
+                    self.warn("conveyor.deploy.notify: the %s webhook did not take the %s notification (%s)"
+                              % (sink.name, event, detail))
+
+    def close(self, deadline_s):
+        """Wait at most deadline_s for queued notifications; return True when all were handled."""
+        self._queue.put(None)
+        self._thread.join(deadline_s)
+        return not self._thread.is_alive()
+
+
+def slack_payload(text):
+    return {"text": text, "username": "conveyor.deploy"}
+
+
+class CallbackModule(CallbackBase):
+    """Post deployment events to webhooks."""
+
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "notification"
+    CALLBACK_NAME = "conveyor.deploy.notify"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self, display=None):
+        super().__init__(display=display)
+        self.dispatcher = None
+        self.run = None
+
+    def set_options(self, task_keys=None, var_options=None, direct=None):
+        super().set_options(task_keys=task_keys, var_options=var_options, direct=direct)
+        self.events = set(self.get_option("events") or [])
+
+    def _new_run(self, playbook):
+        self.run = {"run_id": str(uuid.uuid4()), "playbook": playbook, "kind": _runinfo.kind_of(playbook, {}),
+                    "context": {}, "extra": {}, "announced": False, "failed_hosts": set(), "auto_rollback": False}
+
+    def _start_dispatcher(self, secrets):
+        sinks = []
+        for name, key in (("generic", "url"), ("slack", "slack_url")):
+            url = self.get_option(key) or secrets.get(key)
+            if url:
+                sinks.append(WebhookSink(name, url, token=(self.get_option("token") or secrets.get("token"))
+                                         if name == "generic" else None,
+                                         timeout=float(self.get_option("timeout")), retries=int(self.get_option("retries"))))
+        if sinks:
+            self.dispatcher = Dispatcher(sinks, self._display.warning)
+
+    def _send(self, event, text, **details):
+        if self.dispatcher is None or event not in self.events:
+            return
+        context = self.run["context"]
+        payload = {"event": event, "run_id": self.run["run_id"], "kind": self.run["kind"],
+                   "application": context.get("application"), "environment": context.get("environment"),
+                   "version": context.get("version"), "actor": _runinfo.actor(self.run["extra"]),
+                   "at": _runinfo.stamp(_runinfo.utcnow()), "text": text}
+        payload.update(details)
+        self.dispatcher.submit(event, payload, text)
+
+    def _describe(self):
+        context = self.run["context"]
+        return "%s %s%s to %s" % (context.get("application") or "the application", self.run["kind"],
+                                  (" of " + context["version"]) if context.get("version") and self.run["kind"] == "deploy" else "",
+                                  context.get("environment") or "?")
+
+    def v2_playbook_on_start(self, playbook):
+        self._new_run(getattr(playbook, "_file_name", ""))
+
+    def v2_playbook_on_play_start(self, play):
+        if self.run["context"] or self.run["extra"]:
+            return
+        self.run["extra"], self.run["context"] = _runinfo.play_context(play)
+        secrets, error = read_secrets(play)
+        if error:
+            self._display.warning("conveyor.deploy.notify: could not read the conveyor_notify_* variables (%s)" % error)
+        self._start_dispatcher(secrets)
+
+    def v2_runner_on_start(self, host, task):
+        if self.run["announced"] or not _runinfo.is_collection_task(task):
+            return
+        self.run["announced"] = True
+        actor = _runinfo.actor(self.run["extra"])
+        verb = "manual rollback" if self.run["kind"] == "rollback" else self.run["kind"]
+        self._send("started", "%s started by %s@%s (%s)" % (self._describe(), actor["user"], actor["controller"], verb))
+
+    def v2_runner_on_ok(self, result):
+        tags = set(result.task.tags or [])
+        if "conveyor_notify_batch_done" in tags:
+            self._send("batch_done", "%s: batch done: %s" % (self._describe(), _runinfo.censor(result.result, result.task)
+                                                              .get("msg", "")), batch=result.result.get("msg"))
+        if "conveyor_notify_host_reverted" in tags:
+            self._send("auto_rollback", "%s: %s failed and was rolled back automatically to its previous release"
+                       % (self._describe(), result.host.get_name()), host=result.host.get_name(), scope="host")
+        if "conveyor_notify_auto_rollback" in tags and not self.run["auto_rollback"]:
+            self.run["auto_rollback"] = True
+            self._send("auto_rollback", "%s failed: automatic rollback of the fleet started" % self._describe(),
+                       scope="fleet")
+
+    def _host_failed(self, result, how):
+        host = result.host.get_name()
+        if host in self.run["failed_hosts"]:
+            return
+        self.run["failed_hosts"].add(host)
+        message = _runinfo.failure_message(result.result, result.task)
+        self._send("host_failed", "%s: %s %s at \"%s\": %s" % (self._describe(), host, how, result.task_name, message),
+                   host=host, task=result.task_name, msg=message)
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        if not ignore_errors and self.run["announced"]:
+            self._host_failed(result, "failed")
+
+    def v2_runner_on_unreachable(self, result):
+        if self.run["announced"]:
+            self._host_failed(result, "unreachable")
+
+    def v2_playbook_on_stats(self, stats):
+        if self.run is None or self.dispatcher is None:
+            return
+        if self.run["announced"]:
+            custom = (getattr(stats, "custom", {}) or {}).get("_run", {})
+            self.run["kind"] = _runinfo.kind_of(self.run["playbook"], custom)
+            counts = {host: stats.summarize(host) for host in stats.processed}
+            bad = sorted(host for host, c in counts.items() if c.get("failures") or c.get("unreachable"))
+            summary = next((custom[key] for key, _kind in _runinfo.STATS_KINDS if key in custom), {})
+            failed = bool(bad) or bool(summary.get("failed"))
+            outcomes = {}
+            for row in summary.get("hosts") or [] if isinstance(summary.get("hosts"), list) else []:
+                outcomes[row.get("host")] = row.get("outcome")
+            text = "%s %s" % (self._describe(), "FAILED" + ((" on " + ", ".join(bad)) if bad else "") if failed else "succeeded")
+            if outcomes:
+                text += ": " + ", ".join("%s %s" % item for item in sorted(outcomes.items()))
+            self._send("ended", text, outcome="failed" if failed else "succeeded", hosts=outcomes or
+                       {host: ("failed" if host in bad else "ok") for host in counts})
+        if not self.dispatcher.close(float(self.get_option("drain_timeout"))):
+            self._display.warning("conveyor.deploy.notify: notifications still queued after %ss were dropped"
+                                  % self.get_option("drain_timeout"))
+
+
+def read_secrets(play):
+    """(settings, error): the webhook settings from inventory variables (possibly vaulted), rendered."""
+    found = {}
+    manager = getattr(play, "get_variable_manager", lambda: None)()
+    try:
+        inventory = getattr(manager, "_inventory", None)
+        hosts = inventory.get_hosts(play.hosts) if inventory is not None else []
+        if not hosts:
+            return found, None
+        variables = manager.get_vars(play=play, host=hosts[0], include_hostvars=False)
+        wanted = {key: variables[name] for key, name in SECRET_VARS.items() if name in variables}
+        if not wanted:
+            return found, None
+        from ansible.template import Templar
+        templar = Templar(loader=manager._loader, variables=variables)
+        for key, value in wanted.items():
+            rendered = templar.template(value)
+            if rendered:
+                found[key] = str(rendered)
+    except Exception as exc:  # pylint: disable=broad-except
+        # Only the exception's type: its text could carry a secret.
+        return found, type(exc).__name__
+    return found, None

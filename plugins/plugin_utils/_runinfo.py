@@ -1,0 +1,138 @@
+# -*- coding: utf-8 -*-
+# Copyright: conveyor.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the change log and notify callbacks both need to know about a run.
+
+Who runs it (local user, controller, AWX job), which application, environment and
+version it is about, what kind of run it is, and how to keep a secret out of what
+they write.
+"""
+
+from __future__ import annotations
+
+import datetime
+import getpass
+import os
+import socket
+
+COLLECTION = "conveyor.deploy"
+CENSORED = "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
+
+# The summaries the collection's roles publish with set_stats, and the kind of run each means.
+STATS_KINDS = (("conveyor_rollback", "rollback"), ("conveyor_deploy", "deploy"), ("conveyor_verify", "verify"),
+               ("conveyor_environment", "environment"))
+
+# Extra vars that name the change and its approval (the AWX survey fields, docs/governance.md).
+CHANGE_VARS = {"change_id": "change_id", "change_approver": "approver", "override_reason": "override_reason"}
+AWX_VARS = {"job_id": ("awx_job_id", "tower_job_id"), "template": ("awx_job_template_name", "tower_job_template_name"),
+            "launched_by": ("awx_user_name", "tower_user_name"), "workflow_job_id": ("awx_workflow_job_id",)}
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def stamp(moment):
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def actor(extra_vars):
+    """Who runs this: the local user and controller, and the AWX job when there is one."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    found = {"user": user, "controller": socket.gethostname()}
+    awx = {}
+    for key, names in AWX_VARS.items():
+        for name in names:
+            if extra_vars.get(name) not in (None, ""):
+                awx[key] = str(extra_vars[name])
+                break
+    if awx:
+        found["awx"] = awx
+    return found
+
+
+def change_from(extra_vars):
+    return {key: str(extra_vars[name]) for name, key in CHANGE_VARS.items() if extra_vars.get(name) not in (None, "")}
+
+
+def _plain(value):
+    """A variable's value when it is a plain scalar, not a template or a vaulted string."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and "{{" not in value and "{%" not in value and not value.startswith("$ANSIBLE_VAULT"):
+        return value
+    return None
+
+
+def play_context(play):
+    """(extra_vars, {application, environment, version}) read from a play's variables, best effort.
+
+    Only plain values are taken: templates are not rendered here, and vaulted values never read.
+    """
+    extra, found = {}, {}
+    manager = getattr(play, "get_variable_manager", lambda: None)()
+    if manager is None:
+        return extra, found
+    extra = dict(getattr(manager, "extra_vars", {}) or {})
+    variables = dict(extra)
+    try:
+        inventory = getattr(manager, "_inventory", None)
+        hosts = inventory.get_hosts(play.hosts) if inventory is not None else []
+        if hosts:
+            variables = manager.get_vars(play=play, host=hosts[0], include_hostvars=False)
+    except Exception:  # pylint: disable=broad-except
+        pass  # the record falls back on the roles' summaries
+    for key, names in (("application", ("app_name",)), ("environment", ("env_name",)),
+                       ("version", ("app_version", "rolling_version"))):
+        for name in names:
+            value = _plain(variables.get(name))
+            if value:
+                found[key] = value
+                break
+    return extra, found
+
+
+def kind_of(playbook_path, custom_stats):
+    """deploy, rollback, verify, environment... from the roles' summaries, else the playbook's name."""
+    for key, kind in STATS_KINDS:
+        if key in custom_stats:
+            return kind
+    name = os.path.splitext(os.path.basename(playbook_path or "run"))[0]
+    return name or "run"
+
+
+def is_collection_task(task):
+    """Whether a task belongs to this collection: its action, or the role it comes from."""
+    action = getattr(task, "resolved_action", None) or getattr(task, "action", "") or ""
+    if action.startswith(COLLECTION + "."):
+        return True
+    role = getattr(task, "_role", None)
+    return role is not None and str(role.get_name()).startswith(COLLECTION + ".")
+
+
+def censor(result, task=None):
+    """A result safe to keep: the whole of it hidden under no_log, loop items under their own no_log."""
+    if (task is not None and getattr(task, "no_log", False) is True) or result.get("_ansible_no_log"):
+        return {"censored": CENSORED, "changed": result.get("changed", False), "failed": result.get("failed", False)}
+    clean = {key: value for key, value in result.items() if key != "invocation"}
+    if isinstance(clean.get("results"), list):
+        clean["results"] = [censor(item) if isinstance(item, dict) else item for item in clean["results"]]
+    return clean
+
+
+def failure_message(result, task=None):
+    """The one line to keep of a failed result, censored."""
+    clean = censor(result, task)
+    if "censored" in clean:
+        return clean["censored"]
+    if clean.get("msg"):
+        return str(clean["msg"])[:2000]
+    for item in clean.get("results") or []:
+        if isinstance(item, dict) and item.get("failed"):
+            return item.get("censored") or str(item.get("msg", "a loop item failed"))[:2000]
+    if clean.get("stderr"):
+        return str(clean["stderr"])[-2000:]
+    return "failed"

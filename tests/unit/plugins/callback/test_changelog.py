@@ -1,0 +1,159 @@
+"""Every hook of conveyor.deploy.changelog, with the file sink written for real."""
+import json
+
+import pytest
+
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _changelog
+
+from .conftest import Play, Playbook, Task, result, stats
+
+SECRET = "CANARY-s3cr3t-42"
+LOCK = Task("Lock | Take the deploy lock", "conveyor.deploy.deploy_lock", {"state": "present"})
+STAGE = Task("Stage | Download and unpack", "conveyor.deploy.release", {"state": "{{ templated }}"})
+DRAIN = Task("Cutover | Drain the batch", "conveyor.deploy.haproxy_server", {"state": "drained"})
+GATE = Task("Switch | Gate the host", "conveyor.deploy.health_check", {})
+SWITCH = Task("Switch | Switch", "conveyor.deploy.release", {"state": "active"})
+DEBUG = Task("Show something", "ansible.builtin.debug", {})
+SUMMARY = {"release_id": "20261127T100000Z-2.0.0", "version": "2.0.0", "failed": True,
+           "phases_s": {"prepare": 1.0},
+           "hosts": [{"host": "app01", "outcome": "deployed", "from": "1.0.0", "to": "2.0.0", "reason": ""},
+                     {"host": "app02", "outcome": "rolled_back", "from": "1.0.0", "to": "1.0.0", "reason": "gate"}]}
+
+
+@pytest.fixture
+def changelog(load_callback, tmp_path):
+    plugin, display = load_callback("conveyor.deploy.changelog", path=str(tmp_path / "log.jsonl"),
+                                    report_dir=str(tmp_path / "reports"))
+    plugin.v2_playbook_on_start(Playbook("/somewhere/playbooks/deploy.yml"))
+    plugin.v2_playbook_on_play_start(Play(extra_vars={"app_version": "2.0.0", "change_id": "CHG-7",
+                                                      "awx_job_id": 99, "awx_user_name": "bob",
+                                                      "vault_whatever": SECRET},
+                                          host_vars={"env_name": "lab", "app_name": "{{ templated }}"}))
+    return plugin, display, tmp_path / "log.jsonl"
+
+
+def run_task(plugin, task, hosts, data=None, failed=(), unreachable=()):
+    for host in hosts:
+        plugin.v2_runner_on_start(type("H", (), {"get_name": lambda self, h=host: h})(), task)
+    for host in hosts:
+        payload = dict(data or {"changed": True})
+        if host in unreachable:
+            plugin.v2_runner_on_unreachable(result(host, task, {"msg": "ssh: connect refused", "unreachable": True}))
+        elif host in failed:
+            plugin.v2_runner_on_failed(result(host, task, dict(payload, failed=True, msg="answered 500")))
+        else:
+            plugin.v2_runner_on_ok(result(host, task, payload))
+
+
+def only_record(path):
+    records = _changelog.read_records(str(path))
+    assert len(records) == 1
+    return records[0]
+
+
+def test_a_run_becomes_one_sealed_record_with_hosts_phases_and_failures(changelog):
+    plugin, display, path = changelog
+    run_task(plugin, LOCK, ["app01", "app02"])
+    run_task(plugin, STAGE, ["app01", "app02"], {"changed": True, "invocation": {"module_args": {"state": "staged"}}})
+    run_task(plugin, DRAIN, ["app01"], {"changed": True, "changed_servers": ["app01", "app02"]})
+    run_task(plugin, SWITCH, ["app01", "app02"])
+    run_task(plugin, GATE, ["app01", "app02"], failed=["app02"])
+    run_task(plugin, SWITCH, ["app02"])
+    plugin.v2_playbook_on_stats(stats({"app01": {"ok": 5}, "app02": {"ok": 4}}, {"conveyor_deploy": SUMMARY}))
+
+    record = only_record(path)
+    assert _changelog.verify(str(path))[0]
+    assert (record["kind"], record["version"], record["environment"], record["outcome"]) == \
+        ("deploy", "2.0.0", "lab", "failed")
+    assert record["application"] is None  # a template is not rendered, and not copied
+    assert record["release_id"] == SUMMARY["release_id"] and record["rolled_back"] is True
+    assert record["actor"]["awx"] == {"job_id": "99", "launched_by": "bob"}
+    assert record["change"] == {"change_id": "CHG-7"}
+    assert record["hosts"]["app01"]["outcome"] == "deployed"
+    assert (record["hosts"]["app02"]["from"], record["hosts"]["app02"]["to"]) == ("1.0.0", "1.0.0")
+    assert [p["name"] for p in record["hosts"]["app01"]["phases"]] == ["lock", "stage", "drain", "switch", "verify"]
+    phases = [(p["name"], p["failed"]) for p in record["hosts"]["app02"]["phases"]]
+    assert phases == [("lock", False), ("stage", False), ("drain", False), ("switch", False), ("verify", True),
+                      ("revert", False)]
+    assert record["failures"] == [{"host": "app02", "task": "Switch | Gate the host", "msg": "answered 500"}]
+    assert SECRET not in path.read_text()
+    assert any("recorded as record 1" in line and "report" in line for line in display.lines)
+    assert "deploy 2.0.0 to lab: failed" in (path.parent / "reports" / "latest.html").read_text()
+
+
+def test_unreachable_hosts_and_skipped_tasks(changelog):
+    plugin, _display, path = changelog
+    run_task(plugin, LOCK, ["app01", "app02"], unreachable=["app02"])
+    plugin.v2_runner_on_skipped(result("app01", GATE, {"skipped": True}))
+    plugin.v2_playbook_on_stats(stats({"app01": {"ok": 1}, "app02": {"unreachable": 1}}))
+    record = only_record(path)
+    assert record["hosts"]["app02"]["outcome"] == "unreachable" and record["outcome"] == "failed"
+    assert record["failures"][0]["msg"] == "unreachable: ssh: connect refused"
+    assert [p["name"] for p in record["hosts"]["app01"]["phases"]] == ["lock"]
+    assert record["kind"] == "deploy"  # from the playbook's name when no summary was published
+
+
+def test_no_log_results_loop_items_and_tasks_are_censored(changelog):
+    plugin, _display, path = changelog
+    plugin.v2_runner_on_failed(result("app01", DEBUG, {"failed": True, "msg": "bad " + SECRET,
+                                                         "_ansible_no_log": True}))
+    secret_task = Task("Write the env file", "ansible.builtin.template", no_log=True, role="conveyor.deploy.environment")
+    plugin.v2_runner_on_failed(result("app02", secret_task, {"failed": True, "msg": SECRET}))
+    plugin.v2_runner_on_failed(result("app01", STAGE, {"failed": True, "invocation": {"module_args": {"x": SECRET}},
+                                                         "results": [{"failed": True, "_ansible_no_log": True,
+                                                                      "msg": SECRET, "item": SECRET}]}))
+    plugin.v2_playbook_on_stats(stats({"app01": {"failures": 2}, "app02": {"failures": 1}}))
+    text = path.read_text()
+    assert SECRET not in text
+    assert [f["msg"] for f in only_record(path)["failures"]] == [
+        "the output has been hidden due to the fact that 'no_log: true' was specified for this result"] * 3
+
+
+def test_runs_that_do_not_use_the_collection_are_not_recorded(changelog):
+    plugin, _display, path = changelog
+    run_task(plugin, DEBUG, ["app01"])
+    plugin.v2_playbook_on_stats(stats({"app01": {"ok": 1}}))
+    assert not path.exists()
+
+
+def test_the_checklist_approval_and_window_come_from_the_preflight_summary(changelog):
+    plugin, _display, path = changelog
+    run_task(plugin, Task("Checklist", "ansible.builtin.assert", role="conveyor.deploy.preflight"), ["app01"])
+    preflight = {"change": {"change_id": "CHG-8", "approver": "carol", "override_reason": ""},
+                 "checks": [{"host": "app01", "check": "disk", "passed": True}], "window": {"open": True}}
+    plugin.v2_playbook_on_stats(stats({"app01": {"ok": 1}}, {"conveyor_preflight": preflight}))
+    record = only_record(path)
+    assert record["change"] == {"change_id": "CHG-8", "approver": "carol"}
+    assert record["checklist"] == preflight["checks"] and record["window"] == {"open": True}
+    assert record["hosts"]["app01"]["phases"][0]["name"] == "checklist"
+
+
+def test_an_unwritable_log_warns_and_the_run_goes_on(load_callback, tmp_path):
+    (tmp_path / "ro").write_text("a file where the directory should be")
+    plugin, display = load_callback("conveyor.deploy.changelog", path=str(tmp_path / "ro" / "log.jsonl"))
+    plugin.v2_playbook_on_start(Playbook("deploy.yml"))
+    assert "will not be recorded" in display.warnings[0]
+    plugin.v2_playbook_on_play_start(Play())
+    run_task(plugin, LOCK, ["app01"])
+    plugin.v2_playbook_on_stats(stats({"app01": {"ok": 1}}))
+    assert not display.lines
+
+
+def test_an_unwritable_required_log_stops_the_run_before_it_starts(load_callback, tmp_path):
+    (tmp_path / "ro").write_text("x")
+    plugin, display = load_callback("conveyor.deploy.changelog", path=str(tmp_path / "ro" / "log.jsonl"),
+                                    required=True)
+    with pytest.raises(SystemExit) as stop:
+        plugin.v2_playbook_on_start(Playbook("deploy.yml"))
+    assert stop.value.code == 1
+    assert "required" in display.errors[0] and "Nothing was changed" in display.errors[0]
+
+
+def test_check_mode_runs_are_recorded_as_previews(changelog, monkeypatch):
+    plugin, _display, path = changelog
+    plugin.recorder.check_mode = True
+    run_task(plugin, LOCK, ["app01"])
+    plugin.v2_playbook_on_stats(stats({"app01": {"ok": 1}}))
+    record = only_record(path)
+    assert record["check_mode"] is True and record["hosts"]["app01"]["outcome"] == "previewed"
+    json.dumps(record)

@@ -1,0 +1,186 @@
+"""conveyor.deploy.notify: the webhook sink against real HTTP endpoints, and every hook of the callback."""
+import http.server
+import json
+import socket
+import threading
+
+import pytest
+from ansible.template import trust_as_template
+
+from ansible_collections.conveyor.deploy.plugins.callback import notify
+
+from .conftest import Play, Playbook, Task, result, stats
+
+TOKEN = "CANARY-token-77"
+
+
+class Receiver(object):
+    """An HTTP endpoint on 127.0.0.1 that records each POST and answers with the next status given."""
+
+    def __init__(self, statuses=()):
+        self.requests = []
+        self.statuses = list(statuses)
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append({"path": self.path, "auth": self.headers.get("Authorization"),
+                                          "body": json.loads(body)})
+                self.send_response(receiver.statuses.pop(0) if receiver.statuses else 200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    endpoint = Receiver()
+    yield endpoint
+    endpoint.close()
+
+
+@pytest.fixture
+def silent_url():
+    """An endpoint that accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    yield "http://127.0.0.1:%d/hook" % listener.getsockname()[1]
+    listener.close()
+
+
+def closed_url():
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return "http://127.0.0.1:%d/hook" % port
+
+
+def test_sink_posts_json_with_the_token(receiver):
+    ok, detail = notify.WebhookSink("generic", receiver.url + "/x", token=TOKEN).post({"event": "started"})
+    assert (ok, detail) == (True, "HTTP 200")
+    assert receiver.requests == [{"path": "/x", "auth": "Bearer " + TOKEN, "body": {"event": "started"}}]
+
+
+def test_sink_retries_server_errors_then_succeeds(receiver):
+    receiver.statuses = [503, 500]
+    ok, _detail = notify.WebhookSink("generic", receiver.url, retries=2, backoff=0).post({"n": 1})
+    assert ok and len(receiver.requests) == 3
+
+
+def test_sink_gives_up_after_the_bounded_retries(receiver):
+    receiver.statuses = [500, 500, 500, 500]
+    ok, detail = notify.WebhookSink("generic", receiver.url, retries=1, backoff=0).post({})
+    assert not ok and detail == "HTTP 500 after 2 attempts" and len(receiver.requests) == 2
+
+
+def test_sink_does_not_retry_a_client_error(receiver):
+    receiver.statuses = [403]
+    assert notify.WebhookSink("generic", receiver.url, retries=3, backoff=0).post({}) == (False, "HTTP 403")
+    assert len(receiver.requests) == 1
+
+
+def test_sink_failures_never_reveal_the_url_or_token(silent_url):
+    url = closed_url() + "?key=" + TOKEN
+    for target in (url, silent_url + "?key=" + TOKEN):
+        ok, detail = notify.WebhookSink("generic", target, token=TOKEN, timeout=0.2, retries=1, backoff=0).post({})
+        assert not ok and "after 2 attempts" in detail
+        assert TOKEN not in detail and "127.0.0.1" not in detail
+
+
+def test_a_silent_endpoint_costs_the_run_only_the_drain_timeout(load_callback, silent_url):
+    plugin, display = load_callback("conveyor.deploy.notify", url=silent_url, timeout=5, retries=0, drain_timeout=0.3)
+    plugin.v2_playbook_on_start(Playbook("deploy.yml"))
+    plugin.v2_playbook_on_play_start(Play())
+    plugin.v2_runner_on_start(None, Task("Lock", "conveyor.deploy.deploy_lock"))
+    plugin.v2_playbook_on_stats(stats({"app01": {"ok": 1}}))
+    assert display.warnings == ["conveyor.deploy.notify: notifications still queued after 0.3s were dropped"]
+
+
+def drive_failed_deploy(plugin):
+    plugin.v2_playbook_on_start(Playbook("playbooks/deploy.yml"))
+    plugin.v2_playbook_on_play_start(Play(extra_vars={"app_version": "6.6.8"},
+                                          host_vars={"env_name": "lab", "app_name": "sample",
+                                                     "conveyor_notify_token": trust_as_template("{{ vault_token }}"),
+                                                     "vault_token": TOKEN}))
+    plugin.v2_runner_on_start(None, Task("Lock", "conveyor.deploy.deploy_lock"))
+    plugin.v2_runner_on_start(None, Task("Lock", "conveyor.deploy.deploy_lock"))
+    report = Task("Cutover | Report the batch", "ansible.builtin.debug", tags=["conveyor_notify_batch_done"])
+    plugin.v2_runner_on_ok(result("app01", report, {"msg": "app01: deployed"}))
+    gate = Task("Switch | Gate", "conveyor.deploy.health_check")
+    plugin.v2_runner_on_failed(result("app03", gate, {"failed": True, "msg": "answered 500"}))
+    plugin.v2_runner_on_failed(result("app03", gate, {"failed": True, "msg": "again"}))
+    plugin.v2_runner_on_failed(result("app04", gate, {"failed": True, "msg": TOKEN, "_ansible_no_log": True}),
+                               ignore_errors=False)
+    plugin.v2_runner_on_failed(result("app02", gate, {"failed": True, "msg": "ignored"}), ignore_errors=True)
+    revert = Task("Revert | Record the revert", "ansible.builtin.set_fact", tags=["conveyor_notify_host_reverted"])
+    plugin.v2_runner_on_ok(result("app03", revert, {}))
+    turn = Task("Recover | Turn", "ansible.builtin.set_fact", tags=["conveyor_notify_auto_rollback"])
+    plugin.v2_runner_on_ok(result("app01", turn, {}))
+    plugin.v2_runner_on_ok(result("app02", turn, {}))
+    plugin.v2_runner_on_unreachable(result("app05", gate, {"unreachable": True, "msg": "ssh"}))
+    summary = {"failed": True, "hosts": [{"host": "app01", "outcome": "rolled_back"},
+                                         {"host": "app03", "outcome": "rolled_back"}]}
+    plugin.v2_playbook_on_stats(stats({"app01": {"ok": 3}, "app03": {"ok": 3}}, {"conveyor_deploy": summary}))
+
+
+def test_every_event_of_a_failed_deploy_reaches_both_webhooks(load_callback, receiver):
+    plugin, display = load_callback("conveyor.deploy.notify", url=receiver.url + "/generic",
+                                    slack_url=receiver.url + "/slack")
+    drive_failed_deploy(plugin)
+    generic = [r for r in receiver.requests if r["path"] == "/generic"]
+    slack = [r for r in receiver.requests if r["path"] == "/slack"]
+    events = [r["body"]["event"] for r in generic]
+    assert events == ["started", "batch_done", "host_failed", "host_failed", "auto_rollback", "auto_rollback",
+                      "host_failed", "ended"]
+    assert [r["body"].get("host") for r in generic if r["body"]["event"] == "host_failed"] == ["app03", "app04", "app05"]
+    assert generic[0]["body"]["text"] == "sample deploy of 6.6.8 to lab started by %s@%s (deploy)" % (
+        generic[0]["body"]["actor"]["user"], generic[0]["body"]["actor"]["controller"])
+    assert generic[-1]["body"]["outcome"] == "failed"
+    assert generic[-1]["body"]["hosts"] == {"app01": "rolled_back", "app03": "rolled_back"}
+    assert [r["body"].get("scope") for r in generic if r["body"]["event"] == "auto_rollback"] == ["host", "fleet"]
+    assert all(r["auth"] == "Bearer " + TOKEN for r in generic)  # from the (vaulted) inventory variable
+    assert all(r["auth"] is None and set(r["body"]) == {"text", "username"} for r in slack)
+    assert len(slack) == len(generic)
+    assert TOKEN not in json.dumps([r["body"] for r in receiver.requests])
+    assert not display.warnings
+
+
+def test_the_events_option_filters(load_callback, receiver):
+    plugin, _display = load_callback("conveyor.deploy.notify", url=receiver.url, events=["ended"])
+    drive_failed_deploy(plugin)
+    assert [r["body"]["event"] for r in receiver.requests] == ["ended"]
+
+
+def test_a_manual_rollback_is_announced_as_such(load_callback, receiver):
+    plugin, _display = load_callback("conveyor.deploy.notify", url=receiver.url)
+    plugin.v2_playbook_on_start(Playbook("rollback.yml"))
+    plugin.v2_playbook_on_play_start(Play(host_vars={"env_name": "prod"}))
+    plugin.v2_runner_on_start(None, Task("Lock", "conveyor.deploy.deploy_lock"))
+    plugin.v2_playbook_on_stats(stats({"app01": {"ok": 1}}, {"conveyor_rollback": {"failed": False, "hosts": []}}))
+    assert receiver.requests[0]["body"]["text"].endswith("(manual rollback)")
+    assert receiver.requests[-1]["body"]["text"] == "the application rollback to prod succeeded"
+
+
+def test_nothing_is_sent_for_runs_outside_the_collection_or_without_a_webhook(load_callback, receiver):
+    plugin, _display = load_callback("conveyor.deploy.notify", url=receiver.url)
+    plugin.v2_playbook_on_start(Playbook("site.yml"))
+    plugin.v2_playbook_on_play_start(Play())
+    plugin.v2_runner_on_start(None, Task("Ping", "ansible.builtin.ping"))
+    plugin.v2_runner_on_failed(result("app01", Task("Ping", "ansible.builtin.ping"), {"failed": True}))
+    plugin.v2_playbook_on_stats(stats({"app01": {"failures": 1}}))
+    assert receiver.requests == []
+    quiet, _display = load_callback("conveyor.deploy.notify")
+    drive_failed_deploy(quiet)
+    assert quiet.dispatcher is None
