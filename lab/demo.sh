@@ -67,7 +67,15 @@ say "Live verification of the fleet"
 run verify playbooks/verify.yml
 table "$logs/verify.log" "load balancer's table"
 
+say "The change log: one hash-chained record per run (docs/changelog.md)"
+python3 tools/conveyor-changelog verify build/conveyor/changelog.jsonl | sed 's/^/    /'
+python3 tools/conveyor-changelog history build/conveyor/changelog.jsonl -o build/conveyor/CHANGELOG.md 2>/dev/null
+grep '^## ' build/conveyor/CHANGELOG.md | head -8 | sed 's/^## /    /'
+
 say "Where to look"
+echo "    change log:         build/conveyor/changelog.jsonl (tools/conveyor-changelog verify|history|report|show)"
+echo "    history:            build/conveyor/CHANGELOG.md"
+echo "    last run's report:  build/conveyor/reports/latest.html (one page per run, with its timeline)"
 echo "    per-host history:   docker exec conveyor-app01 cat /opt/sample/.conveyor/history.jsonl"
 echo "    releases and state: ansible -i $inv app -b -m conveyor.deploy.release_info -a app_root=/opt/sample"
 echo "    HAProxy stats:      http://127.0.0.1:8404/stats"

@@ -77,7 +77,6 @@ EXAMPLES = r"""
 """
 
 import os
-import sys
 import uuid
 
 from ansible import context
@@ -267,7 +266,9 @@ class CallbackModule(CallbackBase):
         if self.get_option("required"):
             self._display.error("conveyor.deploy.changelog: the change log is required and %s. Nothing was changed. "
                                 "Fix the path or its permissions, or set CONVEYOR_CHANGELOG_PATH." % problem)
-            sys.exit(1)
+            # A callback cannot fail a task; ending the process before the first play is how
+            # "required" keeps an unrecorded run from changing anything.
+            raise SystemExit(1)
         self._display.warning("conveyor.deploy.changelog: %s; this run will not be recorded "
                               "(set [conveyor_changelog] path, or required = true to refuse such runs)." % problem)
 

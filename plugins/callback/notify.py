@@ -105,9 +105,9 @@ import queue
 import threading
 import time
 import urllib.error
-import urllib.request
 import uuid
 
+from ansible.module_utils.urls import open_url
 from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.conveyor.deploy.plugins.plugin_utils import _runinfo
@@ -125,7 +125,7 @@ class WebhookSink(object):
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
-        self._open = opener or urllib.request.urlopen
+        self._open = opener or open_url
 
     def post(self, payload):
         """(ok, detail) after at most retries + 1 attempts; detail names the endpoint only by its kind."""
@@ -137,9 +137,9 @@ class WebhookSink(object):
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff * attempt)
-            request = urllib.request.Request(self._url, data=body, headers=headers, method="POST")
             try:
-                with self._open(request, timeout=self.timeout) as response:
+                with self._open(self._url, data=body, headers=headers, method="POST", timeout=self.timeout,
+                                follow_redirects="none") as response:
                     return True, "HTTP %d" % response.status
             except urllib.error.HTTPError as exc:
                 detail = "HTTP %d" % exc.code
@@ -267,8 +267,8 @@ class CallbackModule(CallbackBase):
     def v2_runner_on_ok(self, result):
         tags = set(result.task.tags or [])
         if "conveyor_notify_batch_done" in tags:
-            self._send("batch_done", "%s: batch done: %s" % (self._describe(), _runinfo.censor(result.result, result.task)
-                                                              .get("msg", "")), batch=result.result.get("msg"))
+            shown = _runinfo.censor(result.result, result.task).get("msg", "")
+            self._send("batch_done", "%s: batch done: %s" % (self._describe(), shown), batch=shown)
         if "conveyor_notify_host_reverted" in tags:
             self._send("auto_rollback", "%s: %s failed and was rolled back automatically to its previous release"
                        % (self._describe(), result.host.get_name()), host=result.host.get_name(), scope="host")

@@ -183,8 +183,8 @@ def render_history(records, title="Deployment history"):
     lines = ["# %s" % title, ""]
     for record in reversed(records):
         what = " ".join(part for part in (record.get("kind", "run"), record.get("version")) if part)
-        head = "## %s - %s in %s - %s" % (_when(record.get("started_at")), what, record.get("environment") or "?",
-                                         record.get("outcome", "?").upper())
+        head = "## %s - %s in %s - %s" % (
+            _when(record.get("started_at")), what, record.get("environment") or "?", record.get("outcome", "?").upper())
         lines += [head, ""]
         lines.append("- Application: %s; release %s" % (record.get("application") or "?", record.get("release_id") or "-"))
         lines.append("- By: %s" % _who(record))
@@ -198,8 +198,8 @@ def render_history(records, title="Deployment history"):
         lines.append("- Hosts: %s" % (_outcome_counts(record) or "none"))
         for failure in record.get("failures") or []:
             lines.append("- Failed: %s at \"%s\": %s" % (failure.get("host"), failure.get("task"), failure.get("msg")))
-        lines.append("- Run %s, record %s, %.0f s" % (record.get("run_id"), record.get("seq"),
-                                                       float(record.get("duration_s") or 0)))
+        lines.append("- Run %s, record %s, %.0f s" % (
+            record.get("run_id"), record.get("seq"), float(record.get("duration_s") or 0)))
         lines.append("")
     return "\n".join(lines)
 
@@ -234,8 +234,8 @@ def render_report(record):
     for row, (host, data) in enumerate(hosts):
         y = top + row * row_h
         failed_host = data.get("outcome") in ("failed", "unreachable")
-        svg.append('<text x="4" y="%d" fill="%s">%s</text>' % (y + 17, FAILED_COLOUR if failed_host else "#000",
-                                                              esc("%s  %s" % (host, data.get("outcome", "")))))
+        svg.append('<text x="4" y="%d" fill="%s">%s</text>' % (
+            y + 17, FAILED_COLOUR if failed_host else "#000", esc("%s  %s" % (host, data.get("outcome", "")))))
         for phase in data.get("phases") or []:
             try:
                 start = max(_seconds(phase["start"], origin), 0.0)

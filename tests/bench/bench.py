@@ -2,6 +2,9 @@
 executions per host per deploy. Prints figures; asserts nothing about speed."""
 import json
 import os
+import resource
+import statistics
+import tempfile
 import subprocess
 import sys
 import time
@@ -21,8 +24,8 @@ def lab(hosts):
     playbook("playbooks/environment.yml")
 
 
-def playbook(name, *extra, json_output=False):
-    env = dict(ENV)
+def playbook(name, *extra, json_output=False, env_extra=None):
+    env = dict(ENV, **(env_extra or {}))
     if json_output:
         env.update(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
     start = time.monotonic()
@@ -72,11 +75,49 @@ def bench_rollback(hosts):
     playbook("deploy.yml", "-e", "app_version=2.0.0", "-e", "rolling_force=true")
 
 
+def children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bench_callbacks(hosts, pairs=3):
+    """The change log and notify callbacks' cost: the same deploy with and without them, alternating."""
+    directory = tempfile.mkdtemp(prefix="conveyor-bench-")
+    hook = subprocess.Popen([sys.executable, "lab/webhook.py", "--out", os.path.join(directory, "posts.jsonl"),
+                             "--port-file", os.path.join(directory, "port")], cwd=ROOT, stdout=subprocess.DEVNULL)
+    time.sleep(0.5)
+    url = "http://127.0.0.1:%s/hook" % open(os.path.join(directory, "port")).read()
+    modes = {"with": {"ANSIBLE_CALLBACKS_ENABLED": "conveyor.deploy.changelog,conveyor.deploy.notify",
+                      "CONVEYOR_CHANGELOG_PATH": os.path.join(directory, "changelog.jsonl"),
+                      "CONVEYOR_CHANGELOG_REPORT_DIR": os.path.join(directory, "reports"),
+                      "CONVEYOR_NOTIFY_URL": url, "CONVEYOR_NOTIFY_SLACK_URL": url},
+             "without": {"ANSIBLE_CALLBACKS_ENABLED": ""}}
+    wall, cpu = {"with": [], "without": []}, {"with": [], "without": []}
+    versions = ["1.0.0", "2.0.0"]
+    for index in range(pairs * 2):
+        mode = ("without", "with")[index % 2] if (index // 2) % 2 else ("with", "without")[index % 2]
+        before = children_cpu()
+        elapsed, dummy = playbook("deploy.yml", "-e", "app_version=" + versions[index % 2], "-e", "rolling_force=true",
+                                  "-e", '{"rolling_batches": ["25%"], "rolling_bake_seconds": 0}',
+                                  env_extra=modes[mode])
+        wall[mode].append(elapsed)
+        cpu[mode].append(children_cpu() - before)
+    hook.terminate()
+    w_with, w_without = statistics.median(wall["with"]), statistics.median(wall["without"])
+    c_with, c_without = statistics.median(cpu["with"]), statistics.median(cpu["without"])
+    posts = sum(1 for dummy in open(os.path.join(directory, "posts.jsonl")))
+    print("callbacks (changelog + notify, %d posts), %2d hosts, median of %d: wall %.1f s vs %.1f s without "
+          "(%+.1f %%); controller CPU %.1f s vs %.1f s (%+.1f %%); goal <= 3 %%"
+          % (posts, hosts, pairs, w_with, w_without, 100 * (w_with / w_without - 1), c_with, c_without,
+             100 * (c_with / c_without - 1)))
+
+
 def main():
     print("conveyor.deploy benchmarks on the lab (1 MiB artifacts; reference: ansistrano ~93 s for 10 hosts at 25 %)")
     for hosts in (4, 10):
         bench_deploy(hosts)
         bench_rollback(hosts)
+    bench_callbacks(10)
     lab(int(os.environ.get("LAB_HOSTS", "4")))
 
 

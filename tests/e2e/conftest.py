@@ -37,8 +37,8 @@ class Result(object):
         return hosts
 
 
-def run(args, timeout=600):
-    proc = subprocess.run(args, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout, check=False)
+def run(args, timeout=600, env=None):
+    proc = subprocess.run(args, cwd=ROOT, env=dict(ENV, **(env or {})), capture_output=True, text=True, timeout=timeout, check=False)
     output = proc.stdout + proc.stderr
     log = os.path.join(ROOT, "build", "e2e.log")
     os.makedirs(os.path.dirname(log), exist_ok=True)
@@ -47,8 +47,8 @@ def run(args, timeout=600):
     return Result(proc.returncode, output)
 
 
-def playbook(name, *extra):
-    return run(["ansible-playbook", "-i", INVENTORY, name] + list(extra))
+def playbook(name, *extra, env=None):
+    return run(["ansible-playbook", "-i", INVENTORY, name] + list(extra), env=env)
 
 
 def on_host(host, command):
@@ -105,6 +105,38 @@ class Traffic(object):
             self.summary = json.load(handle)
         print("traffic: sent %(sent)d, failed %(failed)d in %(seconds)ss, versions %(versions)s, reasons %(reasons)s"
               % self.summary)
+
+
+class Webhook(object):
+    """lab/webhook.py on a free loopback port: what the notify callback posted, as a list."""
+
+    def __init__(self, directory):
+        self.out = os.path.join(directory, "webhooks.jsonl")
+        port_file = os.path.join(directory, "webhook.port")
+        self.proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "lab", "webhook.py"), "--out", self.out,
+                                      "--port-file", port_file], stdout=subprocess.DEVNULL)
+        for dummy in range(100):
+            if os.path.exists(port_file) and open(port_file).read():
+                break
+            time.sleep(0.05)
+        self.url = "http://127.0.0.1:%s" % open(port_file).read()
+
+    def received(self):
+        if not os.path.exists(self.out):
+            return []
+        with open(self.out) as handle:
+            return [json.loads(line) for line in handle]
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def webhook(tmp_path):
+    receiver = Webhook(str(tmp_path))
+    yield receiver
+    receiver.close()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -97,7 +97,7 @@ def stats(summary, custom=None):
     agg = AggregateStats()
     for host, counts in summary.items():
         for what, number in counts.items():
-            for _ in range(number):
+            for dummy in range(number):
                 agg.increment("dark" if what == "unreachable" else what, host)
     for key, value in (custom or {}).items():
         agg.set_custom_stats(key, value)

@@ -95,13 +95,12 @@ def test_unreachable_hosts_and_skipped_tasks(changelog):
 
 def test_no_log_results_loop_items_and_tasks_are_censored(changelog):
     plugin, _display, path = changelog
-    plugin.v2_runner_on_failed(result("app01", DEBUG, {"failed": True, "msg": "bad " + SECRET,
-                                                         "_ansible_no_log": True}))
+    plugin.v2_runner_on_failed(result("app01", DEBUG, {"failed": True, "msg": "bad " + SECRET, "_ansible_no_log": True}))
     secret_task = Task("Write the env file", "ansible.builtin.template", no_log=True, role="conveyor.deploy.environment")
     plugin.v2_runner_on_failed(result("app02", secret_task, {"failed": True, "msg": SECRET}))
-    plugin.v2_runner_on_failed(result("app01", STAGE, {"failed": True, "invocation": {"module_args": {"x": SECRET}},
-                                                         "results": [{"failed": True, "_ansible_no_log": True,
-                                                                      "msg": SECRET, "item": SECRET}]}))
+    looped = {"failed": True, "invocation": {"module_args": {"x": SECRET}},
+              "results": [{"failed": True, "_ansible_no_log": True, "msg": SECRET, "item": SECRET}]}
+    plugin.v2_runner_on_failed(result("app01", STAGE, looped))
     plugin.v2_playbook_on_stats(stats({"app01": {"failures": 2}, "app02": {"failures": 1}}))
     text = path.read_text()
     assert SECRET not in text
