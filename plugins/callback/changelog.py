@@ -179,6 +179,8 @@ class RunRecorder(object):
             counts = stats_summary.get(name, {})
             if row.get("outcome"):
                 outcome = row["outcome"]
+            elif preflight.get("passed") is False and not summary:
+                outcome = "refused"
             elif counts.get("unreachable"):
                 outcome = "unreachable"
             elif counts.get("failures"):
@@ -203,7 +205,7 @@ class RunRecorder(object):
                 entry["finished_at"] = entry["phases"][-1]["end"]
             hosts[name] = entry
         bad = [name for name, entry in hosts.items() if entry["outcome"] in ("failed", "unreachable", "reverted",
-                                                                             "not_started")]
+                                                                             "not_started", "refused")]
         failed = bool(summary.get("failed")) or bool(bad) or any(
             counts.get("failures") or counts.get("unreachable") for counts in stats_summary.values())
         change = dict(_runinfo.change_from(self.extra_vars))

@@ -6,13 +6,17 @@
 from __future__ import annotations
 
 
-def check_table(rows, title="check"):
-    """``[{check, passed, summary}]`` -> aligned lines, failures marked FAIL."""
-    rows = list(rows or [])
-    width = max([len(title)] + [len(str(row.get("check", ""))) for row in rows])
+def check_table(rows, title="check", group=None):
+    """``[{check, passed, summary}]`` -> aligned lines, failures marked FAIL.
+
+    With ``group`` (a key such as ``host``), each row's check is prefixed with that key's value.
+    """
+    rows = [dict(row, check=("%s  %s" % (row.get(group, ""), row.get("check", ""))) if group else row.get("check", ""))
+            for row in rows or []]
+    width = max([len(title)] + [len(str(row["check"])) for row in rows])
     lines = ["%-*s  %-4s  %s" % (width, title, "ok?", "result")]
     for row in rows:
-        lines.append("%-*s  %-4s  %s" % (width, row.get("check", ""), "ok" if row.get("passed") else "FAIL",
+        lines.append("%-*s  %-4s  %s" % (width, row["check"], "ok" if row.get("passed") else "FAIL",
                                          row.get("summary", "")))
     return lines
 

@@ -41,6 +41,13 @@ options:
       - Without O(target), resolve RV(target) to the previous good release (the rollback target) and verify it.
     type: bool
     default: false
+  owner:
+    description:
+      - The owner every file of a release must have (the release policy, as M(conveyor.deploy.release) enforces it).
+        A RV(target) that breaks the policy (another owner, or group- or world-writable files) is refused, naming the
+        files.
+    type: str
+    default: root
   verify:
     description: Recompute every release's content digest and report releases whose files changed as incomplete.
     type: bool
@@ -108,13 +115,21 @@ app_root_exists:
 """
 
 import os
+import pwd
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.conveyor.deploy.plugins.module_utils._lock import is_stale, read_lock
 from ansible_collections.conveyor.deploy.plugins.module_utils._release import (
-    Layout, app_root_problem, list_releases, previous_good, tree_digest, utcnow,
+    Layout, app_root_problem, list_releases, policy_violations, previous_good, tree_digest, utcnow,
 )
+
+
+def _uid(module):
+    try:
+        return pwd.getpwnam(module.params["owner"]).pw_uid
+    except KeyError:
+        module.fail_json(msg="owner %s is not a user on this host" % module.params["owner"])
 
 
 def resolve_target(releases, target, current_id):
@@ -139,6 +154,7 @@ def main():
             target=dict(type="str"),
             target_previous_good=dict(type="bool", default=False),
             verify=dict(type="bool", default=False),
+            owner=dict(type="str", default="root"),
         ),
         supports_check_mode=True,
     )
@@ -172,6 +188,12 @@ def main():
             release, problem = None, "no previous good release to go back to (is this the first deployment?)"
         if release and not module.params["verify"] and tree_digest(release["path"]) != release.get("content_sha256"):
             release, problem = None, "release %s does not verify: its files changed since staging" % release["release_id"]
+        if release:
+            bad = policy_violations(release["path"], _uid(module))
+            if bad:
+                release, problem = None, ("release %s breaks the release policy (files owned by %s, not writable by "
+                                          "group or others): %s" % (release["release_id"], module.params["owner"],
+                                                                    ", ".join(bad)))
         result["target"] = release
         result["target_problem"] = problem
     module.exit_json(**result)

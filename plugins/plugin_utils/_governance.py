@@ -158,9 +158,9 @@ def evaluate(spec, now):
     freeze = _freeze_at(freezes, now)
     if freeze is not None:
         following = _first_open(windows, freezes, tz, freeze["end"])
+        why = (" (%s)" % freeze["reason"]) if freeze["reason"] else ""
         found.update(open=False, rule="freeze: %s" % freeze["name"],
-                     reason="frozen until %s%s" % (_local(freeze["end"], tz),
-                                                    (" (%s)" % freeze["reason"]) if freeze["reason"] else ""),
+                     reason="frozen until %s%s" % (_local(freeze["end"], tz), why),
                      next_open=_local(following, tz) if following else None)
         return found
     upcoming = [f["start"] for f in freezes if f["start"] > now]

@@ -12,6 +12,12 @@ if not os.path.isdir(os.path.join(COLLECTIONS, "ansible_collections", "conveyor"
     os.symlink("../../..", os.path.join(COLLECTIONS, "ansible_collections", "conveyor", "deploy"))
 sys.path.insert(0, COLLECTIONS)
 
+# Ansible's collection loader, as ansible-playbook installs it: controller plugins (callbacks,
+# action plugins) are loaded through it, and it must be in place before the first import.
+from ansible.plugins.loader import init_plugin_loader  # noqa: E402  pylint: disable=wrong-import-position
+
+init_plugin_loader([COLLECTIONS])
+
 
 class ModuleExit(Exception):
     """exit_json was called."""

@@ -1,15 +1,11 @@
 """Drive the callbacks' hooks directly with real result and stats objects and small stand-ins."""
-import os
 
 import pytest
 from ansible.executor.stats import AggregateStats
 from ansible.executor.task_result import CallbackTaskResult
 from ansible.inventory.host import Host
 from ansible.parsing.dataloader import DataLoader
-from ansible.plugins.loader import callback_loader, init_plugin_loader
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
-init_plugin_loader([os.path.join(ROOT, ".collections")])
+from ansible.plugins.loader import callback_loader
 
 
 class Role(object):

@@ -156,3 +156,15 @@ def test_check_mode_runs_are_recorded_as_previews(changelog, monkeypatch):
     record = only_record(path)
     assert record["check_mode"] is True and record["hosts"]["app01"]["outcome"] == "previewed"
     json.dumps(record)
+
+
+def test_a_run_refused_by_the_checklist_records_every_host_as_refused(changelog):
+    plugin, _display, path = changelog
+    run_task(plugin, Task("Lock | check", "conveyor.deploy.deploy_lock", role="conveyor.deploy.preflight"),
+             ["app01", "app02"])
+    preflight = {"passed": False, "change": {}, "checks": [{"host": "all hosts", "check": "window", "passed": False}]}
+    plugin.v2_playbook_on_stats(stats({"app01": {"ok": 3, "failures": 1}, "app02": {"ok": 3}},
+                                      {"conveyor_preflight": preflight}))
+    record = only_record(path)
+    assert record["outcome"] == "failed"
+    assert {name: host["outcome"] for name, host in record["hosts"].items()} == {"app01": "refused", "app02": "refused"}

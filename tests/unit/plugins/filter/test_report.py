@@ -22,3 +22,12 @@ def test_check_table_marks_failures():
                          {"check": "smoke", "passed": False, "summary": "HTTP 500"}], "check")
     assert lines[1].split() == ["health", "ok", "3/3"]
     assert lines[2].split()[:2] == ["smoke", "FAIL"]
+
+
+def test_check_table_groups_rows_by_host():
+    lines = check_table([{"host": "all hosts", "check": "window", "passed": False, "summary": "closed"},
+                         {"host": "app01", "check": "disk", "passed": True, "summary": "9 GiB free"}],
+                        "host / check", "host")
+    assert lines == ["host / check       ok?   result",
+                     "all hosts  window  FAIL  closed",
+                     "app01  disk        ok    9 GiB free"]
