@@ -215,55 +215,13 @@ import socket
 import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.common.text.converters import to_native, to_text
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
-from ansible.module_utils.urls import open_url
 
 from ansible_collections.conveyor.deploy.plugins.module_utils._health import (
-    HAS_JMESPATH, Tracker, check_json, compile_assertions, latency_summary, summarise,
+    HAS_JMESPATH, Tracker, compile_assertions, latency_summary, summarise,
 )
+from ansible_collections.conveyor.deploy.plugins.module_utils._probe import probe_http, short as _short
 
 MAX_ATTEMPTS_RETURNED = 200
-
-
-def _short(text, size=120):
-    text = " ".join(to_text(text, errors="replace").split())
-    return text if len(text) <= size else text[:size] + "..."
-
-
-def probe_http(params, compiled, pattern):
-    start = time.monotonic()
-    status, body = None, b""
-    try:
-        response = open_url(params["url"], method=params["method"], headers=params["headers"],
-                            data=params["body"], timeout=params["request_timeout"],
-                            validate_certs=params["validate_certs"], ca_path=params["ca_path"],
-                            follow_redirects="safe")
-        status = response.getcode()
-        body = response.read(1 << 20)
-    except HTTPError as exc:
-        status = exc.code
-        try:
-            body = exc.read(1 << 20)
-        except Exception:
-            body = b""
-    except (URLError, socket.timeout, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        if isinstance(reason, socket.timeout) or "timed out" in to_native(reason):
-            reason = "no answer within %s s" % params["request_timeout"]
-        elif "refused" in to_native(reason).lower():
-            reason = "connection refused"
-        return False, None, (time.monotonic() - start) * 1000.0, _short(reason)
-    latency = (time.monotonic() - start) * 1000.0
-    text = to_text(body, errors="replace")
-    if status not in params["status_codes"]:
-        return False, status, latency, "answered %s (body: %s)" % (status, _short(text, 80))
-    if pattern and not pattern.search(text):
-        return False, status, latency, "body does not match %r" % params["body_regex"]
-    problem = check_json(text, compiled)
-    if problem:
-        return False, status, latency, problem
-    return True, status, latency, None
 
 
 def probe_tcp(params):

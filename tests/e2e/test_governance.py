@@ -122,14 +122,16 @@ def test_a_checklist_with_several_failures_reports_them_together():
     on_host("app03", "systemctl stop sample")
     try:
         before = snapshot()
-        result = playbook("deploy.yml", "-e", "app_version=9.9.9",
-                          *extra(deploy_windows=WINDOWS, deploy_window_now=SATURDAY, preflight_disk_factor=10 ** 9))
+        result = playbook("deploy.yml", "-e", "app_version=" + other_version(),
+                          *extra(deploy_windows=WINDOWS, deploy_window_now=SATURDAY, preflight_disk_factor=10 ** 9,
+                                 preflight_checksum_url="http://artifacts:8000/nowhere.sha256"))
         assert result.rc != 0
         failures = [line for line in result.output.splitlines() if "  FAIL  " in line]
         checks = {tuple(line.strip().strip('",').split()[:3]) for line in failures}
-        assert ("all", "hosts", "window") in checks and ("all", "hosts", "artifact") in checks
+        assert ("all", "hosts", "window") in checks
+        assert {("app01", "artifact", "FAIL"), ("app04", "disk", "FAIL")} <= checks
         assert ("app02", "lock", "FAIL") in checks and ("app03", "fleet_healthy", "FAIL") in checks
-        assert "not found: HTTP 404" in result.output
+        assert "no checksum published at http://artifacts:8000/nowhere.sha256" in result.output
         assert "The pre-deployment checklist failed" in result.output
         after = snapshot()
         for host in app_hosts():

@@ -189,3 +189,18 @@ def test_check_mode_activation_of_a_release_not_yet_staged_is_a_preview(run_modu
     assert result["diff"] == {"before": "current -> releases/r1\n", "after": "current -> releases/r9\n"}
     with pytest.raises(ModuleFail):
         run_module(release_module, dict(app_root=root, release_id="r9", state="active"))
+
+
+def test_release_info_refuses_a_target_that_breaks_the_release_policy(run_module, root, artifact):
+    from ansible_collections.conveyor.deploy.plugins.modules import release_info
+
+    stage(run_module, root, artifact, "r1")
+    stage(run_module, root, artifact, "r2")
+    run_module(release_module, dict(app_root=root, release_id="r2", state="active"))
+    assert run_module(release_info, dict(app_root=root, target="r1"))["target"]["release_id"] == "r1"
+    # Owned by another user, the file's content and mode (the digest) are unchanged.
+    os.chown(os.path.join(root, "releases", "r1", "app.py"), 1, 1)
+    result = run_module(release_info, dict(app_root=root, target="r1"))
+    assert result["target"] is None
+    assert result["target_problem"] == ("release r1 breaks the release policy (files owned by root, not writable by "
+                                        "group or others): app.py (owned by uid 1)")

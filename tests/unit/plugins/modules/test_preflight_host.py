@@ -1,0 +1,117 @@
+"""conveyor.deploy.preflight_host against a real app root, a real HTTP artifact store and a real health URL."""
+import http.server
+import json
+import os
+import threading
+
+import pytest
+
+from ansible_collections.conveyor.deploy.plugins.modules import preflight_host
+
+SHA = "a" * 64
+
+
+@pytest.fixture
+def server():
+    """/app.tar.gz (2048 bytes), /app.tar.gz.sha256, /health (ok or error as set), everything else 404."""
+    state = {"health": "ok"}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _answer(self, body=b""):
+            pages = {"/app.tar.gz": b"x" * 2048, "/app.tar.gz.sha256": (SHA + "  app.tar.gz\n").encode(),
+                     "/health": json.dumps({"status": state["health"], "version": "1.0.0"}).encode()}
+            if self.path not in pages:
+                self.send_response(404)
+                self.end_headers()
+                return
+            self.send_response(500 if self.path == "/health" and state["health"] != "ok" else 200)
+            self.send_header("Content-Length", str(len(pages[self.path])))
+            self.end_headers()
+            if body:
+                self.wfile.write(pages[self.path])
+
+        def do_HEAD(self):
+            self._answer()
+
+        def do_GET(self):
+            self._answer(body=True)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield "http://127.0.0.1:%d" % httpd.server_address[1], state
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def root(tmp_path):
+    """An app root with release r1 (1.0.0) live."""
+    app = tmp_path / "app"
+    release = app / "releases" / "r1"
+    release.mkdir(parents=True)
+    (release / ".conveyor-release.json").write_text(json.dumps({"release_id": "r1", "version": "1.0.0"}))
+    (app / "current").symlink_to("releases/r1")
+    return str(app)
+
+
+def run(run_module, root, base, **extra):
+    args = dict(app_root=root, artifact_url=base + "/app.tar.gz", health_url=base + "/health",
+                health_json=[{"query": "status", "equals": "ok"}])
+    args.update(extra)
+    result = run_module(preflight_host, args)
+    return result, {row["check"]: row for row in result["rows"]}
+
+
+def test_a_healthy_host_passes_every_check(run_module, root, server):
+    base, dummy = server
+    result, rows = run(run_module, root, base, config_test_command="test -e .conveyor-release.json")
+    assert result["passed"] and not result["changed"]
+    assert list(rows) == ["lock", "artifact", "disk", "fleet_healthy", "config_test"]
+    assert result["artifact"] == {"found": True, "size": 2048, "sha256": SHA, "where": "HTTP 200 for %s/app.tar.gz" % base}
+    assert rows["fleet_healthy"]["summary"].startswith("1.0.0: healthy")
+    assert rows["config_test"]["summary"] == "exit 0: no output"
+    assert result["current"] == {"release_id": "r1", "version": "1.0.0"}
+
+
+def test_every_failure_is_reported_in_one_answer(run_module, root, server):
+    base, state = server
+    state["health"] = "error"
+    os.makedirs(os.path.join(root, ".conveyor"))
+    with open(os.path.join(root, ".conveyor", "deploy.lock"), "w") as handle:
+        json.dump({"run_id": "other", "owner": "bob@ci", "started_at": "2099-01-01T00:00:00.000000Z", "ttl": 3600}, handle)
+    result, rows = run(run_module, root, base, artifact_url=base + "/missing.tar.gz", disk_factor=10 ** 12,
+                       config_test_command="echo broken config >&2; exit 3")
+    assert not result["passed"]
+    assert "held by run other by bob@ci" in rows["lock"]["summary"] and not rows["lock"]["passed"]
+    assert rows["artifact"]["summary"] == ("not found: HTTP 404 for %s/missing.tar.gz; no checksum published at "
+                                           "%s/missing.tar.gz.sha256 and app_artifact_sha256 is not set" % (base, base))
+    assert rows["disk"]["passed"]  # nothing found, nothing to hold
+    assert rows["fleet_healthy"]["summary"].startswith("1.0.0: unhealthy: answered 500")
+    assert rows["config_test"] == {"check": "config_test", "passed": False, "summary": "exit 3: broken config"}
+
+
+def test_disk_and_production_checksum(run_module, root, server, tmp_path):
+    base, dummy = server
+    artifact = tmp_path / "local.tar.gz"
+    artifact.write_bytes(b"y" * 4096)
+    result, rows = run(run_module, root, base, artifact_url=str(artifact), production=True, allow_unverified=True,
+                       disk_factor=10 ** 12, checks=["artifact", "disk"])
+    assert list(rows) == ["artifact", "disk"]
+    assert "production refuses an artifact without one" in rows["artifact"]["summary"]
+    assert not rows["disk"]["passed"] and "MiB needed (1000000000000 x the artifact)" in rows["disk"]["summary"]
+    result, rows = run(run_module, root, base, artifact_url=str(artifact), allow_unverified=True, checks=["artifact"])
+    assert rows["artifact"]["passed"] and rows["artifact"]["summary"].endswith("sha256 not required here")
+
+
+def test_nothing_live_yet_and_a_stale_lock(run_module, tmp_path, server):
+    base, dummy = server
+    root = str(tmp_path / "fresh")
+    os.makedirs(os.path.join(root, ".conveyor"))
+    with open(os.path.join(root, ".conveyor", "deploy.lock"), "w") as handle:
+        json.dump({"run_id": "dead", "owner": "x@y", "started_at": "2000-01-01T00:00:00.000000Z", "ttl": 60}, handle)
+    dummy_result, rows = run(run_module, root, base, checks=["lock", "fleet_healthy"])
+    assert rows["fleet_healthy"] == {"check": "fleet_healthy", "passed": True, "summary": "no release is live yet"}
+    assert "a stale deploy lock is in the way" in rows["lock"]["summary"]
