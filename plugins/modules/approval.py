@@ -24,6 +24,7 @@ author:
   - conveyor.deploy developers (@conveyor-deploy)
 extends_documentation_fragment:
   - conveyor.deploy.attributes
+  - conveyor.deploy.attributes.action
 attributes:
   check_mode:
     support: full

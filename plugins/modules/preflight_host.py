@@ -208,8 +208,8 @@ def check_artifact(params, artifact):
             problems.append("no checksum published at %s and app_artifact_sha256 is not set" % checksum_at)
     if problems:
         return False, "; ".join(problems)
-    return True, "%s (%.1f MiB), sha256 %s" % (os.path.basename(params["artifact_url"]), artifact["size"] / 1048576.0,
-                                                (artifact["sha256"][:12] + "...") if artifact["sha256"] else "not required here")
+    digest = (artifact["sha256"][:12] + "...") if artifact["sha256"] else "not required here"
+    return True, "%s (%.1f MiB), sha256 %s" % (os.path.basename(params["artifact_url"]), artifact["size"] / 1048576.0, digest)
 
 
 def free_bytes(path):
