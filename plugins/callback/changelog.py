@@ -130,6 +130,7 @@ class RunRecorder(object):
         self.extra_vars = {}
         self.context = {}
         self.relevant = False
+        self.configured = False
         self.hosts = {}
         self.failures = []
         self._open = {}
@@ -275,7 +276,8 @@ class CallbackModule(CallbackBase):
                               "(set [conveyor_changelog] path, or required = true to refuse such runs)." % problem)
 
     def v2_playbook_on_play_start(self, play):
-        if not self.recorder.extra_vars and not self.recorder.context:
+        if not self.recorder.configured:
+            self.recorder.configured = True
             self.recorder.extra_vars, self.recorder.context = _runinfo.play_context(play)
 
     def v2_runner_on_start(self, host, task):

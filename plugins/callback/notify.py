@@ -214,7 +214,7 @@ class CallbackModule(CallbackBase):
 
     def _new_run(self, playbook):
         self.run = {"run_id": str(uuid.uuid4()), "playbook": playbook, "kind": _runinfo.kind_of(playbook, {}),
-                    "context": {}, "extra": {}, "announced": False, "failed_hosts": set(), "auto_rollback": False}
+                    "context": {}, "extra": {}, "configured": False, "announced": False, "failed_hosts": set(), "auto_rollback": False}
 
     def _start_dispatcher(self, secrets):
         sinks = []
@@ -248,8 +248,9 @@ class CallbackModule(CallbackBase):
         self._new_run(getattr(playbook, "_file_name", ""))
 
     def v2_playbook_on_play_start(self, play):
-        if self.run["context"] or self.run["extra"]:
+        if self.run["configured"]:
             return
+        self.run["configured"] = True
         self.run["extra"], self.run["context"] = _runinfo.play_context(play)
         secrets, error = read_secrets(play)
         if error:

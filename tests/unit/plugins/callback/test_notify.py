@@ -157,6 +157,15 @@ def test_every_event_of_a_failed_deploy_reaches_both_webhooks(load_callback, rec
     assert not display.warnings
 
 
+def test_one_dispatcher_for_the_whole_run_even_without_variables(load_callback, receiver):
+    plugin, _display = load_callback("conveyor.deploy.notify", url=receiver.url)
+    plugin.v2_playbook_on_start(Playbook("deploy.yml"))
+    plugin.v2_playbook_on_play_start(Play())
+    first = plugin.dispatcher
+    plugin.v2_playbook_on_play_start(Play())
+    assert plugin.dispatcher is first
+
+
 def test_the_events_option_filters(load_callback, receiver):
     plugin, _display = load_callback("conveyor.deploy.notify", url=receiver.url, events=["ended"])
     drive_failed_deploy(plugin)
