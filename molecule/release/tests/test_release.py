@@ -26,9 +26,9 @@ def module(host, name, check=False, **args):
 
 
 def one_host_only(host):
-    """The refusals do not depend on the host: run them on the first one only."""
+    """Refusals, locks, check mode and pruning do not depend on the host: check them on the first one only."""
     if host.backend.host != "release-app1":
-        pytest.skip("refusals are checked on release-app1")
+        pytest.skip("checked on release-app1")
 
 
 def manifest(host, release_id):
@@ -64,6 +64,7 @@ def test_info_reports_live_and_rollback_target(host):
 
 
 def test_lock_contention_and_stale_lock(host):
+    one_host_only(host)
     ok, first = module(host, "deploy_lock", app_root=ROOT, run_id="run-a", owner="alice@ctl", ttl=6)
     assert ok and first["changed"]
     ok, second = module(host, "deploy_lock", app_root=ROOT, run_id="run-b", owner="bob@ctl")
@@ -80,6 +81,7 @@ def test_lock_contention_and_stale_lock(host):
 
 
 def test_check_mode_writes_nothing(host):
+    one_host_only(host)
     before = host.run("find %s -printf '%%p %%s %%T@\\n' | sort" % ROOT).stdout
     ok, staged = module(host, "release", check=True, app_root=ROOT, release_id="r-check", version="1.0.0",
                         src=URL + "/sample-1.0.0.tar.gz", checksum_url=URL + "/sample-1.0.0.tar.gz.sha256")
@@ -94,6 +96,7 @@ def test_check_mode_writes_nothing(host):
 
 
 def test_prune_keeps_live_and_rollback_target(host):
+    one_host_only(host)
     ok, dummy = module(host, "release", app_root=ROOT, release_id="r-tmp", version="1.0.0",
                        src=URL + "/sample-1.0.0.tar.gz", checksum_url=URL + "/sample-1.0.0.tar.gz.sha256")
     assert ok
@@ -143,6 +146,7 @@ def test_bad_input_is_refused_with_a_clear_message(host, args, text):
 
 
 def test_disk_full_while_unpacking_leaves_nothing(host):
+    one_host_only(host)
     ok, result = module(host, "release", app_root="/srv/tiny/app", release_id="r-big", version="1.0.0",
                         src=URL + "/bad/big.tar.gz", checksum_url=URL + "/bad/big.tar.gz.sha256")
     assert not ok and "space" in result["msg"]
