@@ -142,6 +142,21 @@ def test_a_checklist_with_several_failures_reports_them_together():
         on_host("app03", "systemctl start sample")
 
 
+def test_the_drift_check_names_the_drifted_host_and_changes_nothing():
+    on_host("app03", "echo 'DEBUG=\"1\"' >> /etc/sample/sample.env")
+    try:
+        before = snapshot()
+        env_file = on_host("app03", "md5sum /etc/sample/sample.env")
+        result = playbook("deploy.yml", "-e", "app_version=" + other_version(),
+                          *extra(preflight_checks=["reachable", "drift"]))
+        assert result.rc != 0
+        assert "app03 drift: differs from the declared configuration: environment file" in result.output
+        assert "app01 drift" not in result.output.split("The pre-deployment checklist failed")[1]
+        assert snapshot() == before and on_host("app03", "md5sum /etc/sample/sample.env") == env_file
+    finally:
+        assert playbook("playbooks/environment.yml").rc == 0
+
+
 def test_a_window_closing_mid_rollout_finishes_the_batch_and_starts_no_other(log):
     path, env = log
     before = live_versions()
