@@ -115,3 +115,9 @@ def test_nothing_live_yet_and_a_stale_lock(run_module, tmp_path, server):
     dummy_result, rows = run(run_module, root, base, checks=["lock", "fleet_healthy"])
     assert rows["fleet_healthy"] == {"check": "fleet_healthy", "passed": True, "summary": "no release is live yet"}
     assert "a stale deploy lock is in the way" in rows["lock"]["summary"]
+
+
+def test_a_url_that_cannot_be_asked_is_a_row_not_a_crash(run_module, root, server):
+    base, dummy = server
+    dummy_result, rows = run(run_module, root, base, artifact_url=base + "/sample-1.0 beta.tar.gz", checks=["artifact"])
+    assert not rows["artifact"]["passed"] and "not found: %s/sample-1.0 beta.tar.gz: " % base in rows["artifact"]["summary"]
