@@ -48,7 +48,7 @@ molecule: bootstrap
 	@bash molecule/run-all.sh
 
 e2e: bootstrap
-	$(BIN)/pytest -q -p no:cacheprovider $(E2E_FILES)
+	$(BIN)/pytest -q -p no:cacheprovider --durations=15 $(E2E_FILES)
 
 bench: lab-up
 	@$(BIN)/python tests/bench/bench.py
