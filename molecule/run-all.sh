@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Run every Molecule scenario under molecule/ (full test sequence each), MOLECULE_JOBS at a
-# time (default 2: the scenarios have their own containers and spend most of their time
-# waiting on them), and fail when any fails or a verify step ran no test.
+# time, and fail when any fails or a verify step ran no test. The default is one: on two
+# cores, two scenarios side by side took longer than one after the other (225 s against 178 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$PWD/.collections" NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
 scenarios=${MOLECULE_SCENARIOS:-$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)}
-jobs=${MOLECULE_JOBS:-2}
+jobs=${MOLECULE_JOBS:-1}
 mkdir -p build/molecule
 rm -f build/molecule/*.status
 
