@@ -331,7 +331,8 @@ class CallbackModule(CallbackBase):
                 message += "; report %s" % write_report(self.report_dir, sealed)
             except OSError as exc:
                 self._display.warning("conveyor.deploy.changelog: could not write the report: %s" % exc)
-        self._display.display(message)
+        # On stderr: a JSON stdout callback's output stays one JSON document.
+        self._display.display(message, stderr=True)
 
 
 def write_report(directory, record):

@@ -34,7 +34,7 @@ def playbook(name, *extra, json_output=False, env_extra=None):
     elapsed = time.monotonic() - start
     if proc.returncode != 0:
         sys.exit("bench: %s %s failed:\n%s" % (name, " ".join(extra), proc.stdout[-3000:] + proc.stderr[-2000:]))
-    return elapsed, (json.loads(proc.stdout) if json_output else None)
+    return elapsed, (json.JSONDecoder().raw_decode(proc.stdout)[0] if json_output else None)
 
 
 def module_executions(report):

@@ -143,6 +143,7 @@ def test_a_checklist_with_several_failures_reports_them_together():
 
 
 def test_the_drift_check_names_the_drifted_host_and_changes_nothing():
+    declared = on_host("app03", "md5sum /etc/sample/sample.env")
     on_host("app03", "echo 'DEBUG=\"1\"' >> /etc/sample/sample.env")
     try:
         before = snapshot()
@@ -154,7 +155,8 @@ def test_the_drift_check_names_the_drifted_host_and_changes_nothing():
         assert "app01 drift" not in result.output.split("The pre-deployment checklist failed")[1]
         assert snapshot() == before and on_host("app03", "md5sum /etc/sample/sample.env") == env_file
     finally:
-        assert playbook("playbooks/environment.yml").rc == 0
+        on_host("app03", "sed -i '/^DEBUG=\"1\"$/d' /etc/sample/sample.env")
+    assert on_host("app03", "md5sum /etc/sample/sample.env") == declared
 
 
 def test_a_window_closing_mid_rollout_finishes_the_batch_and_starts_no_other(log):

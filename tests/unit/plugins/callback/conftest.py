@@ -81,7 +81,7 @@ class Display(object):
         self.errors.append(msg)
 
     def display(self, msg, *args, **kwargs):
-        self.lines.append(msg)
+        self.lines.append((msg, kwargs.get("stderr", False)))
 
 
 def result(host, task, data):

@@ -77,7 +77,7 @@ def test_a_run_becomes_one_sealed_record_with_hosts_phases_and_failures(changelo
                       ("revert", False)]
     assert record["failures"] == [{"host": "app02", "task": "Switch | Gate the host", "msg": "answered 500"}]
     assert SECRET not in path.read_text()
-    assert any("recorded as record 1" in line and "report" in line for line in display.lines)
+    assert any("recorded as record 1" in line and "report" in line and stderr for line, stderr in display.lines)
     assert "deploy 2.0.0 to lab: failed" in (path.parent / "reports" / "latest.html").read_text()
 
 
