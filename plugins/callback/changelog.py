@@ -118,6 +118,16 @@ def phase_of(task, module_args=None):
     return phase
 
 
+def needs_result(task):
+    """Whether a task's phase depends on its result: one of ours with a templated state."""
+    action = getattr(task, "resolved_action", None) or task.action
+    state = (task.args or {}).get("state")
+    return action in _STATEFUL and (state is None or "{{" in str(state))
+
+
+_STATEFUL = tuple(_runinfo.COLLECTION + "." + name for name in ("release", "deploy_lock", "haproxy_server"))
+
+
 class RunRecorder(object):
     """Gathers one run's record from the callback's events; knows nothing of Ansible's objects."""
 
@@ -286,9 +296,15 @@ class CallbackModule(CallbackBase):
         self.recorder.task_started(host.get_name())
 
     def _done(self, result, failed=False):
-        if _runinfo.is_collection_task(result.task):
+        task = result.task
+        if _runinfo.is_collection_task(task):
             self.recorder.relevant = True
-        phase = phase_of(result.task, (result.result.get("invocation") or {}).get("module_args"))
+        # result.result is a converted copy made on each access by each callback: read it only for
+        # the few tasks whose phase depends on what ran (a templated state, the servers drained).
+        module_args = None
+        if needs_result(task):
+            module_args = (result.result.get("invocation") or {}).get("module_args")
+        phase = phase_of(task, module_args)
         extra_hosts = ()
         if phase in ("drain", "enable"):
             extra_hosts = tuple(result.result.get("changed_servers") or ())
