@@ -107,7 +107,7 @@ def phase_of(task, module_args=None):
     module_args are the arguments the module ran with (the result's invocation), which
     tell a templated state; the task's own arguments serve before the result is known.
     """
-    action = getattr(task, "resolved_action", None) or task.action
+    action = _runinfo.action_of(task)
     prefix = _runinfo.COLLECTION + "."
     short = action[len(prefix):] if action.startswith(prefix) else action
     args = module_args if module_args else (task.args or {})
@@ -120,9 +120,8 @@ def phase_of(task, module_args=None):
 
 def needs_result(task):
     """Whether a task's phase depends on its result: one of ours with a templated state."""
-    action = getattr(task, "resolved_action", None) or task.action
     state = (task.args or {}).get("state")
-    return action in _STATEFUL and (state is None or "{{" in str(state))
+    return _runinfo.action_of(task) in _STATEFUL and (state is None or "{{" in str(state))
 
 
 _STATEFUL = tuple(_runinfo.COLLECTION + "." + name for name in ("release", "deploy_lock", "haproxy_server"))
@@ -178,10 +177,7 @@ class RunRecorder(object):
     def record(self, stats_summary, custom):
         """The record for the change log, from the events and the roles' set_stats summaries."""
         finished = self.now()
-        summary_key = next((key for key, _kind in _runinfo.STATS_KINDS if key in custom), None)
-        summary = custom.get(summary_key) or {}
-        rows = {row.get("host"): row for row in summary.get("hosts") or [] if isinstance(row, dict)} \
-            if isinstance(summary.get("hosts"), list) else {}
+        summary, rows = _runinfo.run_summary(custom)
         preflight = custom.get("conveyor_preflight") or {}
         hosts = {}
         for name in sorted(set(self.hosts) | set(stats_summary) | set(rows)):
@@ -288,7 +284,8 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_play_start(self, play):
         if not self.recorder.configured:
             self.recorder.configured = True
-            self.recorder.extra_vars, self.recorder.context = _runinfo.play_context(play)
+            dummy_manager, self.recorder.extra_vars, variables = _runinfo.play_variables(play)
+            self.recorder.context = _runinfo.play_context(variables)
 
     def v2_runner_on_start(self, host, task):
         if _runinfo.is_collection_task(task):

@@ -251,8 +251,9 @@ class CallbackModule(CallbackBase):
         if self.run["configured"]:
             return
         self.run["configured"] = True
-        self.run["extra"], self.run["context"] = _runinfo.play_context(play)
-        secrets, error = read_secrets(play)
+        manager, self.run["extra"], variables = _runinfo.play_variables(play)
+        self.run["context"] = _runinfo.play_context(variables)
+        secrets, error = read_secrets(manager, variables)
         if error:
             self._display.warning("conveyor.deploy.notify: could not read the conveyor_notify_* variables (%s)" % error)
         self._start_dispatcher(secrets)
@@ -303,11 +304,9 @@ class CallbackModule(CallbackBase):
             self.run["kind"] = _runinfo.kind_of(self.run["playbook"], custom)
             counts = {host: stats.summarize(host) for host in stats.processed}
             bad = sorted(host for host, c in counts.items() if c.get("failures") or c.get("unreachable"))
-            summary = next((custom[key] for key, _kind in _runinfo.STATS_KINDS if key in custom), {})
+            summary, rows = _runinfo.run_summary(custom)
             failed = bool(bad) or bool(summary.get("failed"))
-            outcomes = {}
-            for row in summary.get("hosts") or [] if isinstance(summary.get("hosts"), list) else []:
-                outcomes[row.get("host")] = row.get("outcome")
+            outcomes = {host: row.get("outcome") for host, row in rows.items()}
             text = "%s %s" % (self._describe(), "FAILED" + ((" on " + ", ".join(bad)) if bad else "") if failed else "succeeded")
             if outcomes:
                 text += ": " + ", ".join("%s %s" % item for item in sorted(outcomes.items()))
@@ -318,16 +317,10 @@ class CallbackModule(CallbackBase):
                                   % self.get_option("drain_timeout"))
 
 
-def read_secrets(play):
-    """(settings, error): the webhook settings from inventory variables (possibly vaulted), rendered."""
+def read_secrets(manager, variables):
+    """(settings, error): the webhook settings from the play's variables (possibly vaulted), rendered."""
     found = {}
-    manager = getattr(play, "get_variable_manager", lambda: None)()
     try:
-        inventory = getattr(manager, "_inventory", None)
-        hosts = inventory.get_hosts(play.hosts) if inventory is not None else []
-        if not hosts:
-            return found, None
-        variables = manager.get_vars(play=play, host=hosts[0], include_hostvars=False)
         wanted = {key: variables[name] for key, name in SECRET_VARS.items() if name in variables}
         if not wanted:
             return found, None

@@ -67,15 +67,14 @@ def _plain(value):
     return None
 
 
-def play_context(play):
-    """(extra_vars, {application, environment, version}) read from a play's variables, best effort.
+def play_variables(play):
+    """(manager, extra_vars, variables): the play's variables as its first host sees them, read once.
 
-    Only plain values are taken: templates are not rendered here, and vaulted values never read.
+    Best effort: without a variable manager or hosts, the extra vars alone.
     """
-    extra, found = {}, {}
     manager = getattr(play, "get_variable_manager", lambda: None)()
     if manager is None:
-        return extra, found
+        return None, {}, {}
     extra = dict(getattr(manager, "extra_vars", {}) or {})
     variables = dict(extra)
     try:
@@ -85,6 +84,15 @@ def play_context(play):
             variables = manager.get_vars(play=play, host=hosts[0], include_hostvars=False)
     except Exception:  # pylint: disable=broad-except
         pass  # the record falls back on the roles' summaries
+    return manager, extra, variables
+
+
+def play_context(variables):
+    """{application, environment, version} from a play's variables.
+
+    Only plain values are taken: templates are not rendered here, and vaulted values never read.
+    """
+    found = {}
     for key, names in (("application", ("app_name",)), ("environment", ("env_name",)),
                        ("version", ("app_version", "rolling_version"))):
         for name in names:
@@ -92,7 +100,7 @@ def play_context(play):
             if value:
                 found[key] = value
                 break
-    return extra, found
+    return found
 
 
 def kind_of(playbook_path, custom_stats):
@@ -104,9 +112,22 @@ def kind_of(playbook_path, custom_stats):
     return name or "run"
 
 
+def action_of(task):
+    """The task's action, fully qualified when Ansible resolved it."""
+    return getattr(task, "resolved_action", None) or getattr(task, "action", "") or ""
+
+
+def run_summary(custom_stats):
+    """(summary, {host: row}): the collection role summary a run published with set_stats, if any."""
+    summary = next((custom_stats[key] for key, dummy_kind in STATS_KINDS if key in custom_stats), None) or {}
+    hosts = summary.get("hosts")
+    rows = {row.get("host"): row for row in hosts if isinstance(row, dict)} if isinstance(hosts, list) else {}
+    return summary, rows
+
+
 def is_collection_task(task):
     """Whether a task belongs to this collection: its action, or the role it comes from."""
-    action = getattr(task, "resolved_action", None) or getattr(task, "action", "") or ""
+    action = action_of(task)
     if action.startswith(COLLECTION + "."):
         return True
     role = getattr(task, "_role", None)
