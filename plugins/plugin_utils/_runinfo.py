@@ -113,8 +113,15 @@ def kind_of(playbook_path, custom_stats):
 
 
 def action_of(task):
-    """The task's action, fully qualified when Ansible resolved it."""
-    return getattr(task, "resolved_action", None) or getattr(task, "action", "") or ""
+    """The task's action, fully qualified when Ansible can resolve it.
+
+    A templated action is only resolved on the worker: the controller's copy of the task keeps the
+    template, and asking it to resolve one would only warn.
+    """
+    action = getattr(task, "action", "") or ""
+    if "{{" in action:
+        return action
+    return getattr(task, "resolved_action", None) or action
 
 
 def run_summary(custom_stats):

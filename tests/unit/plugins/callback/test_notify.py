@@ -193,3 +193,80 @@ def test_nothing_is_sent_for_runs_outside_the_collection_or_without_a_webhook(lo
     quiet, _display = load_callback("conveyor.deploy.notify")
     drive_failed_deploy(quiet)
     assert quiet.dispatcher is None
+
+
+def test_the_dispatcher_keeps_order_and_leaves_no_thread_behind(receiver):
+    dispatcher = notify.Dispatcher([notify.WebhookSink("generic", receiver.url, retries=0)], warn=pytest.fail)
+    for number in range(12):
+        dispatcher.submit("batch_done", {"n": number}, "batch %d" % number)
+    assert dispatcher.close(10) is True
+    assert [request["body"]["n"] for request in receiver.requests] == list(range(12))
+    assert dispatcher.sent == 12
+    # Idle between posts: no thread is left for the controller's forks to carry.
+    assert not [thread for thread in threading.enumerate() if thread.name == "conveyor-notify"]
+    dispatcher.submit("ended", {"n": 12}, "ended")
+    assert dispatcher.close(10) is True
+    assert receiver.requests[-1]["body"] == {"n": 12}
+
+
+def test_close_reports_posts_left_behind_by_a_silent_endpoint(silent_url):
+    warnings = []
+    dispatcher = notify.Dispatcher([notify.WebhookSink("generic", silent_url, timeout=2, retries=0)], warnings.append)
+    dispatcher.submit("started", {}, "one")
+    dispatcher.submit("ended", {}, "two")
+    assert dispatcher.close(0.3) is False
+
+
+def _self_signed(directory):
+    """A certificate for 127.0.0.1 (its own CA) and its key, as PEM files."""
+    import datetime
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(hours=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False)
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+def test_https_endpoints_are_verified_with_one_context_per_sink(receiver, tmp_path, monkeypatch):
+    import ssl
+    cert, key = _self_signed(tmp_path)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    receiver.server.socket = server_context.wrap_socket(receiver.server.socket, server_side=True)
+    url = receiver.url.replace("http:", "https:") + "/hook"
+    contexts = []
+    real_make_context = notify.make_context
+
+    def counting_make_context(*args, **kwargs):
+        contexts.append(1)
+        return real_make_context(*args, **kwargs)
+
+    monkeypatch.setattr(notify, "make_context", counting_make_context)
+    # Not trusted by the system CAs: refused, and the detail names neither the URL nor the token.
+    ok, detail = notify.WebhookSink("generic", url, token=TOKEN, retries=0).post({"n": 0})
+    assert ok is False and "127.0.0.1" not in detail and TOKEN not in detail
+    assert receiver.requests == []
+    # Trusted (the certificate is its own CA): delivered, and the CA bundle is loaded once for three posts.
+    monkeypatch.setenv("SSL_CERT_FILE", cert)
+    contexts.clear()
+    sink = notify.WebhookSink("generic", url, token=TOKEN, retries=0)
+    assert [sink.post({"n": number})[0] for number in (1, 2, 3)] == [True, True, True]
+    assert [request["body"]["n"] for request in receiver.requests] == [1, 2, 3]
+    assert receiver.requests[0]["auth"] == "Bearer " + TOKEN
+    assert len(contexts) == 1
