@@ -12,6 +12,7 @@ Written to OUT.json when the process exits. The timers cost a few microseconds p
 import atexit
 import json
 import os
+import resource
 import runpy
 import sys
 import time
@@ -102,6 +103,9 @@ def main():
 
     def write():
         if os.getpid() == pid:
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            totals["controller_cpu_s"] = usage.ru_utime + usage.ru_stime
+            totals["controller_maxrss_mb"] = usage.ru_maxrss / 1024.0
             with open(out, "w") as handle:
                 json.dump(totals, handle)
 
