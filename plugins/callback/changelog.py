@@ -260,7 +260,6 @@ class CallbackModule(CallbackBase):
         self.sink = None
         self.recorder = None
         self.report_dir = None
-        self._tasks = {}
 
     def set_options(self, task_keys=None, var_options=None, direct=None):
         super().set_options(task_keys=task_keys, var_options=var_options, direct=direct)
@@ -268,7 +267,6 @@ class CallbackModule(CallbackBase):
         self.report_dir = self.get_option("report_dir")
 
     def v2_playbook_on_start(self, playbook):
-        self._tasks = {}
         self.recorder = RunRecorder(getattr(playbook, "_file_name", ""),
                                     check_mode=bool(context.CLIARGS.get("check", False)))
         problem = self.sink.problem()
@@ -289,27 +287,21 @@ class CallbackModule(CallbackBase):
             dummy_manager, self.recorder.extra_vars, variables = _runinfo.play_variables(play)
             self.recorder.context = _runinfo.play_context(variables)
 
-    def _task_info(self, task):
-        """(ours, phase, needs_result) of a task, worked out once per task rather than per host and event."""
-        key = getattr(task, "_uuid", None) or id(task)
-        info = self._tasks.get(key)
-        if info is None:
-            info = self._tasks[key] = (_runinfo.is_collection_task(task), phase_of(task), needs_result(task))
-        return info
-
     def v2_runner_on_start(self, host, task):
-        if self._task_info(task)[0]:
+        if _runinfo.is_collection_task(task):
             self.recorder.relevant = True
         self.recorder.task_started(host.get_name())
 
     def _done(self, result, failed=False):
-        ours, phase, from_result = self._task_info(result.task)
-        if ours:
+        task = result.task
+        if _runinfo.is_collection_task(task):
             self.recorder.relevant = True
         # result.result is a converted copy made on each access by each callback: read it only for
         # the few tasks whose phase depends on what ran (a templated state, the servers drained).
-        if from_result:
-            phase = phase_of(result.task, (result.result.get("invocation") or {}).get("module_args"))
+        module_args = None
+        if needs_result(task):
+            module_args = (result.result.get("invocation") or {}).get("module_args")
+        phase = phase_of(task, module_args)
         extra_hosts = ()
         if phase in ("drain", "enable"):
             extra_hosts = tuple(result.result.get("changed_servers") or ())
