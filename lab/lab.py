@@ -78,7 +78,7 @@ def ensure_artifacts():
     mb = os.environ.get("LAB_ARTIFACT_MB", "1")
     marker = os.path.join(ARTIFACTS, ".mb")
     current = open(marker).read().strip() if os.path.exists(marker) else None
-    source_mtime = os.path.getmtime(os.path.join(HERE, "app", "app.py"))
+    source_mtime = max(os.path.getmtime(os.path.join(HERE, "app", name)) for name in ("app.py", "build_artifacts.py"))
     fresh = current == mb and os.path.getmtime(marker) >= source_mtime
     if not fresh:
         subprocess.run([sys.executable, os.path.join(HERE, "app", "build_artifacts.py"),

@@ -1,7 +1,10 @@
 """Build the sample app's release tarballs, each with a ``.sha256`` beside it.
 
 Versions 1.0.0, 1.1.0 and 2.0.0 are healthy; 6.6.6 starts but fails its health
-check; 6.6.7 never starts; 6.6.8 fails its health check only on app03 and app04.  Each tarball carries ``--mb`` MiB of incompressible,
+check; 6.6.7 never starts; 6.6.8 fails its health check only on app03 and app04;
+6.6.9 is hostile: besides a working app, its members climb out of the release through
+earlier symlinks (to /etc, to the app root) and write through a hard link, shapes that a
+purely textual member check lets through.  Each tarball carries ``--mb`` MiB of incompressible,
 reproducible filler so transfers are real.  Builds are byte-for-byte
 reproducible, so checksums only change when the inputs do.
 """
@@ -20,6 +23,7 @@ VERSIONS = {
     "6.6.7": "crash",
     # Healthy on the first hosts, broken on app03 and app04: a failure in a later batch.
     "6.6.8": "unhealthy-on:app03,app04",
+    "6.6.9": "hostile",
 }
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -33,13 +37,31 @@ def filler(size):
     return bytes(out[:size])
 
 
-def add(tar, name, data, mode):
+def add(tar, name, data, mode, kind=tarfile.REGTYPE, link=""):
     info = tarfile.TarInfo(name)
-    info.size = len(data)
+    info.type = kind
+    info.linkname = link
+    info.size = len(data) if kind == tarfile.REGTYPE else 0
     info.mode = mode
     info.mtime = 1700000000
     info.uname = info.gname = "root"
-    tar.addfile(info, io.BytesIO(data))
+    tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+
+
+def add_escapes(tar):
+    """Members that reach /etc and the app root from releases/<tmp>/ through earlier symlinks.
+
+    ``a`` -> ``.``, then ``a/b1`` -> ``..`` (textually ``.``) and so on: ``a/b1/b2/b3/b4`` is ``/``.
+    """
+    add(tar, "a", b"", 0o777, tarfile.SYMTYPE, ".")
+    path = "a"
+    for level in range(1, 5):
+        add(tar, "%s/b%d" % (path, level), b"", 0o777, tarfile.SYMTYPE, "..")
+        path = "%s/b%d" % (path, level)
+    add(tar, path + "/etc/conveyor-pwned", b"written outside the release\n", 0o644)
+    # A hard link to a planted file of the app root, then a regular file of the same name.
+    add(tar, "h", b"", 0o644, tarfile.LNKTYPE, "a/b1/b2/planted.txt")
+    add(tar, "h", b"overwritten through a hard link\n", 0o644)
 
 
 def build(version, behaviour, out_dir, filler_bytes):
@@ -53,6 +75,8 @@ def build(version, behaviour, out_dir, filler_bytes):
         add(tar, "VERSION", (version + "\n").encode(), 0o644)
         add(tar, "BEHAVIOUR", (behaviour + "\n").encode(), 0o644)
         add(tar, "static/filler.bin", filler_bytes, 0o644)
+        if behaviour == "hostile":
+            add_escapes(tar)
     compressed = io.BytesIO()
     with gzip.GzipFile(fileobj=compressed, mode="wb", mtime=0, filename="") as gz:
         gz.write(raw.getvalue())

@@ -114,40 +114,141 @@ def normalise_sha256(value):
     return text if SHA256_RE.match(text) else None
 
 
-def _inside(path):
-    """True when a normalised archive-relative path stays inside the release."""
-    norm = posixpath.normpath(path)
-    return not (norm.startswith("/") or norm == ".." or norm.startswith("../"))
+MAX_LINK_HOPS = 40
+
+
+def _parts(path):
+    """Components of an archive-relative path, ``.`` and empty ones dropped, ``..`` kept."""
+    return [part for part in path.split("/") if part not in ("", ".")]
+
+
+def _resolve(tree, parts):
+    """Where ``parts`` lead once the archive's own symlinks are followed.
+
+    ``tree`` maps archive paths to ``(kind, linkname)``. Components the archive does not
+    define are plain directories or files it creates. Returns the resolved components,
+    ``None`` when the path climbs above the release, or ``"loop"`` after
+    ``MAX_LINK_HOPS`` symlinks (a cycle).
+    """
+    resolved = []
+    queue = list(parts)
+    hops = 0
+    while queue:
+        part = queue.pop(0)
+        if part == "..":
+            if not resolved:
+                return None
+            resolved.pop()
+            continue
+        entry = tree.get("/".join(resolved + [part]))
+        if entry is not None and entry[0] == "symlink":
+            hops += 1
+            if hops > MAX_LINK_HOPS:
+                return "loop"
+            if entry[1].startswith("/"):
+                return None
+            queue = _parts(entry[1]) + queue
+            continue
+        resolved.append(part)
+    return resolved
+
+
+def _kind(member):
+    if member.isdir():
+        return "dir"
+    if member.issym():
+        return "symlink"
+    if member.islnk():
+        return "hardlink"
+    if member.isfile():
+        return "file"
+    return "special"
 
 
 def member_problems(members):
-    """Check archive members before anything is extracted.
+    """Check archive members, each against the members before it, before anything is extracted.
 
-    ``members`` are objects with ``name``, ``linkname`` and the ``isfile()``,
-    ``isdir()``, ``issym()``, ``islnk()`` methods (``tarfile.TarInfo``).
-    Returns a list of human-readable problems; empty means safe.
+    ``members`` are objects with ``name``, ``linkname`` and the ``isfile()``, ``isdir()``,
+    ``issym()``, ``islnk()`` methods (``tarfile.TarInfo``), in archive order.  A member is
+    refused when its path is absolute, has ``..``, or crosses an earlier symlink or file;
+    when it would replace an earlier member (other than a directory by a directory); when it
+    is a device or FIFO; when it is a hard link to anything but an earlier regular file; and
+    when it is a symlink that, followed through the archive's other symlinks, leads outside
+    the release (checked again once every member is known, since a later symlink can change
+    where an earlier one leads).  Returns a list of human-readable problems; empty means safe.
     """
     problems = []
+    tree = {}
     for member in members:
         name = member.name
+        kind = _kind(member)
+        if "\x00" in name or "\x00" in (member.linkname or ""):
+            problems.append("%r: NUL byte in the name" % name)
+            continue
         if name.startswith("/"):
             problems.append("%s: absolute path" % name)
             continue
-        if ".." in name.split("/"):
+        parts = _parts(name)
+        if ".." in parts:
             problems.append("%s: '..' in the path" % name)
             continue
-        if member.issym():
+        if not parts:
+            if kind != "dir":
+                problems.append("%s: names the release directory itself but is not a directory" % name)
+            continue
+        problem = _parent_problem(tree, parts)
+        if problem:
+            problems.append("%s: %s" % (name, problem))
+            continue
+        path = "/".join(parts)
+        earlier = tree.get(path)
+        if earlier is not None and not (earlier[0] == "dir" and kind == "dir"):
+            problems.append("%s: appears twice in the archive (would replace the earlier %s)" % (name, earlier[0]))
+            continue
+        if kind == "special":
+            problems.append("%s: device, FIFO or other special file" % name)
+            continue
+        if kind == "symlink":
             target = member.linkname
             if target.startswith("/"):
                 problems.append("%s: symlink to absolute path %s" % (name, target))
-            elif not _inside(posixpath.join(posixpath.dirname(name), target)):
-                problems.append("%s: symlink pointing outside the release (%s)" % (name, target))
-        elif member.islnk():
-            if member.linkname.startswith("/") or not _inside(member.linkname):
-                problems.append("%s: hard link pointing outside the release (%s)" % (name, member.linkname))
-        elif not (member.isfile() or member.isdir()):
-            problems.append("%s: device, FIFO or other special file" % name)
+                continue
+            found = _resolve(tree, parts[:-1] + _parts(target))
+            if found is None or found == "loop":
+                problems.append("%s: symlink %s (%s)" % (
+                    name, "loop" if found == "loop" else "pointing outside the release", target))
+                continue
+        elif kind == "hardlink":
+            target_parts = _parts(member.linkname)
+            if member.linkname.startswith("/") or ".." in target_parts or \
+                    (tree.get("/".join(target_parts)) or ("",))[0] != "file":
+                problems.append("%s: hard link to %s, which is not an earlier regular file of the archive "
+                                "(hard link pointing outside the release or at a link)" % (name, member.linkname))
+                continue
+            kind = "file"
+        tree[path] = (kind, member.linkname if kind == "symlink" else "")
+    # Every symlink once more, against the complete archive.
+    for path, (kind, target) in sorted(tree.items()):
+        if kind == "symlink":
+            found = _resolve(tree, _parts(path)[:-1] + _parts(target))
+            if found is None or found == "loop":
+                problems.append("%s: symlink %s (%s) once later members are in place" % (
+                    path, "loop" if found == "loop" else "pointing outside the release", target))
     return problems
+
+
+def _parent_problem(tree, parts):
+    """Why the directories leading to ``parts`` are not plain directories of the archive, or None."""
+    for depth in range(1, len(parts)):
+        prefix = "/".join(parts[:depth])
+        entry = tree.get(prefix)
+        if entry is None:
+            tree[prefix] = ("dir", "")
+        elif entry[0] == "symlink":
+            return "crosses the symlink %s (-> %s) of the same archive" % (prefix, entry[1])
+        elif entry[0] != "dir":
+            return "its parent %s is a file of the same archive" % prefix
+    return None
 
 
 def manifest_problems(manifest, release_id=None):
@@ -320,6 +421,9 @@ def harden_tree(root, uid, gid):
             if stat.S_ISLNK(info.st_mode):
                 os.lchown(path, uid, gid)
                 continue
+            if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+                raise ReleaseError("Refusing the release: %s has %d hard links, so changing it would change "
+                                   "a file outside the release too." % (os.path.relpath(path, root), info.st_nlink))
             mode = stat.S_IMODE(info.st_mode)
             if stat.S_ISDIR(info.st_mode):
                 mode = 0o755

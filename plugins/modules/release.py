@@ -20,6 +20,15 @@ description:
     unpacks into a temporary directory beside C(releases/), links shared paths, writes the manifest,
     makes the tree read-only for everybody but root and only then renames it into place. A half-unpacked
     release is therefore never visible under its id.
+  - "Archive members are resolved against the members before them, before anything is written: a member
+    is refused when its path is absolute, has C(..), crosses an earlier symlink or file, or replaces an
+    earlier member; a symlink is refused when, followed through the archive's other symlinks, it leads
+    outside the release; a hard link is refused unless it names an earlier regular file, and is unpacked
+    as an independent copy. Devices and FIFOs are refused. While unpacking, files are created with
+    C(O_EXCL|O_NOFOLLOW) below directories checked with C(lstat), and tarfile's C(data) filter is asked
+    too where the host's Python has it. No file of a staged release may have more than one link."
+  - Shared paths are never linked through a symlink the archive made, nor created through a symlink
+    below C(shared/) that root does not own (the app user owns those directories)."
   - O(state=active) verifies the manifest and the content digest, then switches C(current) with a new
     symlink renamed over the old one, and returns the release it replaced.
   - O(state=good) and O(state=failed) record the verification outcome. A failed release is never
@@ -227,6 +236,7 @@ import hashlib
 import os
 import pwd
 import shutil
+import stat
 import tarfile
 import tempfile
 
@@ -242,9 +252,6 @@ from ansible_collections.conveyor.deploy.plugins.module_utils._release import (
 )
 
 CHUNK = 1 << 20
-# Members are validated by member_problems() first; where Python has extraction filters
-# (3.12+, some 3.11 backports), the 'tar' filter adds a second line of defence.
-EXTRACT_KWARGS = {"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}
 
 
 def _mib(size):
@@ -326,52 +333,162 @@ def space_error(where, exc, needed=None):
                         errno=getattr(exc, "errno", None))
 
 
+def _data_filter_check(member, tmp_dir):
+    """tarfile's own 'data' filter, where this Python has it, as a second opinion on a member."""
+    data_filter = getattr(tarfile, "data_filter", None)
+    if data_filter is None:
+        return
+    try:
+        data_filter(member, tmp_dir)
+    except tarfile.FilterError as exc:
+        raise ReleaseError("Refusing the artifact: %s: %s. Rebuild it with paths relative to the release."
+                           % (member.name, to_native(exc)), unsafe_members=[member.name])
+
+
+def _disk_path(root, parts, what):
+    """``root/parts``, creating missing parents; every parent must be a real directory on disk."""
+    path = root
+    for part in parts[:-1]:
+        path = os.path.join(path, part)
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            os.mkdir(path, 0o755)
+            continue
+        if not stat.S_ISDIR(info.st_mode):
+            raise ReleaseError("Refusing the artifact: %s would be written through %s, which is not a plain "
+                               "directory. Rebuild it without links on the way to its files." % (what, path),
+                               unsafe_members=[what])
+    return os.path.join(path, parts[-1])
+
+
+def _write_file(source, target, mode, mtime):
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    with os.fdopen(fd, "wb") as out:
+        shutil.copyfileobj(source, out, CHUNK)
+    os.utime(target, (mtime, mtime), follow_symlinks=False)
+
+
+def _member_parts(name):
+    return [part for part in name.split("/") if part not in ("", ".")]
+
+
+def extract(tar, member, tmp_dir, written):
+    """Extract one member that member_problems() accepted, never following or replacing a link.
+
+    Regular files are created with O_EXCL|O_NOFOLLOW; a hard link becomes an independent copy of
+    the earlier file it names, so no file of a release shares its inode with anything.
+    """
+    _data_filter_check(member, tmp_dir)
+    parts = _member_parts(member.name)
+    if not parts:
+        return
+    target = _disk_path(tmp_dir, parts, member.name)
+    if member.isdir():
+        if not os.path.lexists(target):
+            os.mkdir(target, 0o755)
+        elif not stat.S_ISDIR(os.lstat(target).st_mode):
+            raise ReleaseError("Refusing the artifact: directory %s would replace a file or link." % member.name,
+                               unsafe_members=[member.name])
+        return
+    if member.issym():
+        os.symlink(member.linkname, target)
+        return
+    mode = member.mode & 0o777
+    if member.islnk():
+        origin = written.get("/".join(_member_parts(member.linkname)))
+        if origin is None:
+            raise ReleaseError("Refusing the artifact: hard link %s names %s, which is not an earlier regular file "
+                               "of the archive." % (member.name, member.linkname), unsafe_members=[member.name])
+        with open(origin, "rb") as source:
+            _write_file(source, target, mode, member.mtime)
+    else:
+        with tar.extractfile(member) as source:
+            _write_file(source, target, mode, member.mtime)
+    written["/".join(parts)] = target
+
+
 def unpack(archive, tmp_dir):
-    """Validate every member, then extract. Raises ReleaseError on unsafe archives."""
+    """Validate every member against the ones before it, then extract. Raises ReleaseError on unsafe archives."""
     try:
         tar = tarfile.open(archive, "r:*")
     except tarfile.TarError as exc:
         raise ReleaseError("Could not open the artifact as a tar archive: %s." % to_native(exc))
     with tar:
-        members = tar.getmembers()
+        try:
+            members = tar.getmembers()
+        except tarfile.TarError as exc:
+            raise ReleaseError("Could not read the artifact as a tar archive: %s." % to_native(exc))
         problems = member_problems(members)
         if problems:
             raise ReleaseError("Refusing the artifact: %d unsafe member(s): %s. Rebuild it with paths "
                                "relative to the release." % (len(problems), "; ".join(problems[:10])),
                                unsafe_members=problems)
-        needed = sum(m.size for m in members if m.isfile())
+        needed = sum(m.size for m in members if m.isfile() or m.islnk())
         free = shutil.disk_usage(tmp_dir).free
         if needed > free:
             raise space_error(tmp_dir, OSError(errno.ENOSPC, "precheck"), needed)
+        written = {}
         for member in members:
-            member.mode = member.mode & 0o777
             try:
-                tar.extract(member, tmp_dir, set_attrs=not member.issym(), **EXTRACT_KWARGS)
+                extract(tar, member, tmp_dir, written)
             except OSError as exc:
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                     raise space_error(tmp_dir, exc, needed)
+                if exc.errno in (errno.EEXIST, errno.ELOOP, errno.ENOTDIR):
+                    raise ReleaseError("Refusing the artifact: %s would replace or pass through another member "
+                                       "(%s)." % (member.name, to_native(exc)), unsafe_members=[member.name])
                 raise
     return needed
 
 
+def _real_dirs(root, parts, uid=None, gid=None, trusted_uid=None):
+    """Make ``root/parts`` a chain of directories, creating what is missing (owned by ``uid:gid``).
+
+    Returns ``(path, None)``, or ``(None, offender)`` for a component that is not a directory
+    or is a symlink not owned by ``trusted_uid`` (every symlink, with ``trusted_uid=None``).
+    """
+    path = root
+    for part in parts:
+        path = os.path.join(path, part)
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            os.mkdir(path, 0o755)
+            if uid is not None:
+                os.chown(path, uid, gid)
+            continue
+        if stat.S_ISLNK(info.st_mode) and (trusted_uid is None or info.st_uid != trusted_uid):
+            return None, path
+        if not os.path.isdir(path):
+            return None, path
+    return path, None
+
+
 def link_shared(module, layout, tmp_dir, uid, gid):
-    for rel in module.params["shared_paths"]:
-        rel = rel.strip("/")
-        if not rel or ".." in rel.split("/"):
-            raise ReleaseError("Could not link shared path %r: use a relative path without '..'." % rel)
-        shared = os.path.join(layout.shared, rel)
-        if not os.path.isdir(shared):
-            os.makedirs(shared, 0o755)
-            os.chown(shared, uid, gid)
-        inside = os.path.join(tmp_dir, rel)
+    for given in module.params["shared_paths"]:
+        parts = _member_parts(given)
+        if not parts or ".." in parts or given.startswith("/"):
+            raise ReleaseError("Could not link shared path %r: use a relative path without '..'." % given)
+        rel = "/".join(parts)
+        # The app user owns what lies below shared/: a symlink it planted there must not make root
+        # create or chown directories elsewhere. Links that root made (an operator's) are followed.
+        shared, bad = _real_dirs(layout.shared, parts, uid, gid, trusted_uid=0)
+        if shared is None:
+            raise ReleaseError("Could not link shared path %r: %s is a symlink not owned by root, or not a "
+                               "directory. Replace it with a directory." % (rel, bad))
+        parent, bad = _real_dirs(tmp_dir, parts[:-1])
+        if parent is None:
+            where = os.path.relpath(bad, tmp_dir)
+            raise ReleaseError("Refusing the artifact: shared path %r would be linked through %s, which the "
+                               "archive made a symlink or file. Rebuild it with %s as a plain directory."
+                               % (rel, where, where))
+        inside = os.path.join(parent, parts[-1])
         if os.path.lexists(inside):
             if os.path.isdir(inside) and not os.path.islink(inside):
                 shutil.rmtree(inside)
             else:
                 os.unlink(inside)
-        parent = os.path.dirname(inside)
-        if not os.path.isdir(parent):
-            os.makedirs(parent, 0o755)
         os.symlink(shared, inside)
 
 

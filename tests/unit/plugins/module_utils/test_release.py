@@ -204,3 +204,50 @@ def test_list_releases_reports_incomplete_and_tampered(tmp_path):
     found = {r["release_id"]: r for r in rel.list_releases(layout, with_digest=True)}
     assert found["r1"]["complete"] is False
     assert "content does not match" in found["r1"]["problems"][0]
+
+
+# ----------------------------------------------------------------- members resolved against earlier ones
+
+from ... import hostile_archives as hostile  # noqa: E402
+
+
+@pytest.mark.parametrize("members, text", [
+    pytest.param(hostile.through_symlink_chain(1, "victim"), "crosses the symlink", id="chain-1"),
+    pytest.param(hostile.through_symlink_chain(3, "etc/victim"), "crosses the symlink", id="chain-3"),
+    pytest.param(hostile.hardlink_then_file(2, "victim"), "crosses the symlink", id="hardlink-then-file"),
+    pytest.param(hostile.dotdot_after_symlink("victim"), "outside the release", id="dotdot-after-symlink"),
+    pytest.param(hostile.link_defined_later("victim"), "outside the release", id="link-defined-later"),
+    pytest.param(hostile.replace_symlink_with_file("app.py"), "appears twice", id="replace-symlink"),
+    pytest.param([("f", hostile.REG, "", b""), ("h", hostile.LNK, "f", b""), ("h", hostile.REG, "", b"")],
+                 "appears twice", id="hardlink-then-file-same-name"),
+    pytest.param([("h", hostile.LNK, "later", b""), ("later", hostile.REG, "", b"")],
+                 "not an earlier regular file", id="hardlink-forward"),
+    pytest.param([("d", hostile.DIR, "", b""), ("h", hostile.LNK, "d", b"")],
+                 "not an earlier regular file", id="hardlink-to-dir"),
+    pytest.param([("s", hostile.SYM, "x", b""), ("h", hostile.LNK, "s", b"")],
+                 "not an earlier regular file", id="hardlink-to-symlink"),
+    pytest.param([("loop", hostile.SYM, "loop/x", b"")], "loop", id="symlink-loop"),
+    pytest.param([("f", hostile.REG, "", b""), ("f/g", hostile.REG, "", b"")], "is a file", id="file-as-dir"),
+])
+def test_member_problems_resolves_members_against_earlier_ones(members, text):
+    problems = rel.member_problems(hostile.tarinfos(members))
+    assert problems, "the archive should have been refused"
+    assert any(text in p for p in problems), problems
+
+
+def test_member_problems_accepts_links_that_stay_inside():
+    members = [
+        ("lib", hostile.DIR, "", b""), ("lib/libfoo.so.1", hostile.REG, "", b""),
+        ("lib/libfoo.so", hostile.SYM, "libfoo.so.1", b""), ("current-lib", hostile.SYM, "lib", b""),
+        ("bin/run", hostile.SYM, "../current-lib/libfoo.so", b""), ("dangling", hostile.SYM, "not-yet", b""),
+        ("./", hostile.DIR, "", b""), ("lib/", hostile.DIR, "", b""), ("copy", hostile.LNK, "lib/libfoo.so.1", b""),
+    ]
+    assert rel.member_problems(hostile.tarinfos(members)) == []
+
+
+def test_harden_tree_refuses_files_with_several_links(tmp_path):
+    (tmp_path / "a").write_text("x")
+    os.link(str(tmp_path / "a"), str(tmp_path / "b"))
+    with pytest.raises(rel.ReleaseError) as err:
+        rel.harden_tree(str(tmp_path), os.getuid(), os.getgid())
+    assert "hard link" in err.value.msg

@@ -204,3 +204,98 @@ def test_release_info_refuses_a_target_that_breaks_the_release_policy(run_module
     assert result["target"] is None
     assert result["target_problem"] == ("release r1 breaks the release policy (files owned by root, not writable by "
                                         "group or others): app.py (owned by uid 1)")
+
+
+# ----------------------------------------------------------------- hostile archives change nothing outside
+
+from ... import hostile_archives as hostile  # noqa: E402
+
+
+def snapshot(top):
+    """Every path below ``top`` with its type, mode, link target and content."""
+    seen = {}
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            info = os.lstat(path)
+            if os.path.islink(path):
+                seen[path] = ("link", os.readlink(path))
+            elif os.path.isfile(path):
+                seen[path] = ("file", info.st_mode, info.st_nlink, open(path, "rb").read())
+            else:
+                seen[path] = ("dir", info.st_mode)
+    return seen
+
+
+@pytest.mark.parametrize("members", [
+    pytest.param(hostile.through_symlink_chain(1, "victim"), id="chain-into-releases"),
+    pytest.param(hostile.through_symlink_chain(2, "victim"), id="chain-into-app-root"),
+    pytest.param(hostile.through_symlink_chain(4, "planted/victim"), id="chain-beyond-app-root"),
+    pytest.param(hostile.hardlink_then_file(2, "victim"), id="hardlink-then-file"),
+    pytest.param(hostile.hardlink_then_file(4, "planted/victim"), id="hardlink-then-file-deep"),
+    pytest.param(hostile.dotdot_after_symlink("victim"), id="dotdot-after-symlink"),
+    pytest.param(hostile.link_defined_later("victim"), id="link-defined-later"),
+    pytest.param(hostile.replace_symlink_with_file("../../victim"), id="replace-symlink"),
+])
+@pytest.mark.parametrize("compression", ["gz", "xz"])
+def test_hostile_archive_changes_nothing_outside_the_release(run_module, root, artifact, tmp_path, members,
+                                                             compression):
+    stage(run_module, root, artifact, "r1")
+    run_module(release_module, dict(app_root=root, release_id="r1", state="active"))
+    # Victims at every level the shapes aim at: releases/, the app root, and beyond it.
+    for where in (os.path.join(root, "releases"), root, str(tmp_path / "srv"), str(tmp_path)):
+        with open(os.path.join(where, "victim"), "w") as handle:
+            handle.write("original\n")
+    os.makedirs(str(tmp_path / "planted"), exist_ok=True)
+    with open(str(tmp_path / "planted" / "victim"), "w") as handle:
+        handle.write("original\n")
+    bad = hostile.write(str(tmp_path / ("hostile.tar." + compression)), members, compression)
+    before = snapshot(str(tmp_path))
+    with pytest.raises(ModuleFail) as err:
+        stage(run_module, root, (bad, hashlib.sha256(open(bad, "rb").read()).hexdigest()), "r2", "6.6.6")
+    assert "Refusing the artifact" in err.value.result["msg"]
+    assert snapshot(str(tmp_path)) == before
+    assert os.readlink(os.path.join(root, "current")) == "releases/r1"
+
+
+def test_hard_link_inside_the_archive_is_staged_as_an_independent_copy(run_module, root, tmp_path):
+    members = [("app.py", hostile.REG, "", b"print('v1')\n"), ("copy.py", hostile.LNK, "app.py", b"")]
+    path = hostile.write(str(tmp_path / "links.tar.gz"), members)
+    stage(run_module, root, (path, hashlib.sha256(open(path, "rb").read()).hexdigest()), shared_paths=[])
+    rel = os.path.join(root, "releases", "r1")
+    assert open(os.path.join(rel, "copy.py")).read() == "print('v1')\n"
+    assert os.stat(os.path.join(rel, "copy.py")).st_nlink == 1
+
+
+def test_shared_path_through_an_archive_symlink_is_refused(run_module, root, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "uploads").mkdir()
+    (outside / "uploads" / "keep").write_text("original\n")
+    members = [("app.py", hostile.REG, "", b"x"), ("var", hostile.SYM, "static", b""), ("static", hostile.DIR, "", b"")]
+    path = hostile.write(str(tmp_path / "shared.tar.gz"), members)
+    with pytest.raises(ModuleFail) as err:
+        stage(run_module, root, (path, hashlib.sha256(open(path, "rb").read()).hexdigest()),
+              shared_paths=["var/uploads"])
+    assert "var/uploads" in err.value.result["msg"] and "symlink" in err.value.result["msg"]
+    assert (outside / "uploads" / "keep").read_text() == "original\n"
+
+
+@pytest.mark.parametrize("members", [
+    pytest.param(hostile.through_symlink_chain(2, "victim"), id="chain"),
+    pytest.param(hostile.hardlink_then_file(2, "victim"), id="hardlink-then-file"),
+    pytest.param(hostile.replace_symlink_with_file("app.py"), id="replace-symlink"),
+])
+def test_extraction_refuses_links_even_when_the_member_check_is_bypassed(run_module, root, artifact, tmp_path,
+                                                                         monkeypatch, members):
+    """The writer never follows or replaces a link on disk, whatever member_problems() said."""
+    stage(run_module, root, artifact, "r1")
+    with open(os.path.join(root, "victim"), "w") as handle:
+        handle.write("original\n")
+    monkeypatch.setattr(release_module, "member_problems", lambda members: [])
+    bad = hostile.write(str(tmp_path / "hostile.tar.gz"), members)
+    before = snapshot(str(tmp_path))
+    with pytest.raises(ModuleFail) as err:
+        stage(run_module, root, (bad, hashlib.sha256(open(bad, "rb").read()).hexdigest()), "r2", "6.6.6")
+    assert "Refusing the artifact" in err.value.result["msg"]
+    assert snapshot(str(tmp_path)) == before
