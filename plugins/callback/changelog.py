@@ -76,6 +76,7 @@ EXAMPLES = r"""
 #   python3 tools/conveyor-changelog history /var/lib/conveyor/changelog.jsonl > CHANGELOG.md
 """
 
+import datetime
 import os
 import uuid
 
@@ -124,6 +125,7 @@ def needs_result(task):
     return _runinfo.action_of(task) in _STATEFUL and (state is None or "{{" in str(state))
 
 
+_CUTOVER = _runinfo.COLLECTION + ".cutover"
 _STATEFUL = tuple(_runinfo.COLLECTION + "." + name for name in ("release", "deploy_lock", "haproxy_server"))
 
 
@@ -169,6 +171,23 @@ class RunRecorder(object):
             else:
                 phases.append({"name": phase_name, "start": _runinfo.stamp(started), "end": _runinfo.stamp(ended),
                                "failed": bool(failed)})
+
+    def task_steps(self, host, steps, failed=False):
+        """A task that timed its own steps (the cutover module): each step becomes a phase of the host."""
+        started = self._open.pop(host, None) or self.now()
+        if not steps:
+            self._open[host] = started
+            return self.task_done(host, "switch", failed=failed)
+        phases = self._host(host)["phases"]
+        for step in steps:
+            begin = started + datetime.timedelta(seconds=float(step.get("start_s") or 0))
+            end = started + datetime.timedelta(seconds=float(step.get("end_s") or 0))
+            if phases and phases[-1]["name"] == step.get("name") and not phases[-1]["failed"]:
+                phases[-1]["end"] = _runinfo.stamp(end)
+                phases[-1]["failed"] = bool(step.get("failed"))
+            else:
+                phases.append({"name": str(step.get("name")), "start": _runinfo.stamp(begin),
+                               "end": _runinfo.stamp(end), "failed": bool(step.get("failed"))})
 
     def failure(self, host, task_name, message):
         self.failures.append({"host": host, "task": task_name, "msg": message})
@@ -301,6 +320,8 @@ class CallbackModule(CallbackBase):
         module_args = None
         if needs_result(task):
             module_args = (result.result.get("invocation") or {}).get("module_args")
+        if _runinfo.action_of(task) == _CUTOVER:
+            return self.recorder.task_steps(result.host.get_name(), result.result.get("phases") or [], failed=failed)
         phase = phase_of(task, module_args)
         extra_hosts = ()
         if phase in ("drain", "enable"):

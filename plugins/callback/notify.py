@@ -113,6 +113,7 @@ from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.conveyor.deploy.plugins.plugin_utils import _runinfo
 
+_CUTOVER = _runinfo.COLLECTION + ".cutover"
 SECRET_VARS = {"url": "conveyor_notify_url", "slack_url": "conveyor_notify_slack_url", "token": "conveyor_notify_token"}
 
 
@@ -296,9 +297,6 @@ class CallbackModule(CallbackBase):
         if "conveyor_notify_batch_done" in tags:
             shown = _runinfo.censor(result.result, result.task).get("msg", "")
             self._send("batch_done", "%s: batch done: %s" % (self._describe(), shown), batch=shown)
-        if "conveyor_notify_host_reverted" in tags:
-            self._send("auto_rollback", "%s: %s failed and was rolled back automatically to its previous release"
-                       % (self._describe(), result.host.get_name()), host=result.host.get_name(), scope="host")
         if "conveyor_notify_auto_rollback" in tags and not self.run["auto_rollback"]:
             self.run["auto_rollback"] = True
             self._send("auto_rollback", "%s failed: automatic rollback of the fleet started" % self._describe(),
@@ -316,6 +314,9 @@ class CallbackModule(CallbackBase):
     def v2_runner_on_failed(self, result, ignore_errors=False):
         if not ignore_errors and self.run["announced"]:
             self._host_failed(result, "failed")
+            if _runinfo.action_of(result.task) == _CUTOVER and result.result.get("outcome") == "reverted":
+                self._send("auto_rollback", "%s: %s failed and was rolled back automatically to its previous release"
+                           % (self._describe(), result.host.get_name()), host=result.host.get_name(), scope="host")
 
     def v2_runner_on_unreachable(self, result):
         if self.run["announced"]:

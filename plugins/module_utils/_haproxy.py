@@ -141,3 +141,8 @@ class RuntimeAPI(object):
         answer = self.command("set server %s/%s state %s" % (backend, server, state)).strip()
         if answer:
             raise HAProxyError("HAProxy refused to set %s/%s to %s: %s" % (backend, server, state, answer))
+
+    def set_health_up(self, backend, server):
+        """Mark a server's health check up now (HAProxy keeps checking it). False when HAProxy refuses,
+        for example because the server has no health check."""
+        return not self.command("set server %s/%s health up" % (backend, server)).strip()

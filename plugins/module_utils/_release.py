@@ -494,3 +494,92 @@ def switch_symlink(link, target):
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+# --------------------------------------------------------------------------- actions shared by modules
+
+def owner_uid(owner):
+    import pwd
+    try:
+        return pwd.getpwnam(owner).pw_uid
+    except KeyError:
+        raise ReleaseError("Could not find user %s: create it first (the environment role does)." % owner)
+
+
+def verified_manifest(layout, release_id, owner="root", verify_content=True):
+    """The manifest of a complete release whose content still matches, or a ReleaseError."""
+    rel_dir = layout.release_dir(release_id)
+    if not os.path.isdir(rel_dir):
+        raise ReleaseError("Release %s does not exist in %s." % (release_id, layout.releases))
+    manifest = read_manifest(rel_dir)
+    if manifest is None:
+        raise ReleaseError("Release %s is incomplete: it has no readable %s." % (release_id, MANIFEST))
+    problems = manifest_problems(manifest, release_id)
+    if problems:
+        raise ReleaseError("Release %s has a broken manifest: %s." % (release_id, "; ".join(problems)))
+    if verify_content and tree_digest(rel_dir) != manifest["content_sha256"]:
+        raise ReleaseError("Release %s does not verify: its files changed since staging (content digest "
+                           "mismatch). Stage it again under a new id." % release_id)
+    bad = policy_violations(rel_dir, owner_uid(owner))
+    if bad:
+        raise ReleaseError("Release %s breaks the release policy (files owned by %s, not writable by group or "
+                           "others): %s." % (release_id, owner, ", ".join(bad)), files=bad)
+    return manifest
+
+
+def _current_text(current_id):
+    return "current -> %s\n" % (("releases/" + current_id) if current_id else "(none)")
+
+
+def activate_release(layout, release_id, owner="root", verify_content=True, force=False, reason=None,
+                     run_id=None, check_mode=False):
+    """Switch ``current`` to a verified release; return {changed, release, previous, diff, msg}."""
+    current_id = layout.current_id()
+    diff = dict(before=_current_text(current_id), after="current -> releases/%s\n" % release_id)
+    if check_mode and not os.path.lexists(layout.release_dir(release_id)):
+        # A check-mode run previews staging too, so the release it would switch to is not there.
+        return dict(changed=True, release=dict(release_id=release_id, state="staged"), previous=None, diff=diff,
+                    msg="would switch current from %s to %s once it is staged" % (current_id or "nothing", release_id))
+    manifest = verified_manifest(layout, release_id, owner, verify_content)
+    if manifest["state"] == "failed" and not force:
+        raise ReleaseError("Refusing to activate release %s: it is marked failed%s. Use force=true with a "
+                           "reason only for forensics." % (release_id, (" (%s)" % manifest.get("reason"))
+                                                           if manifest.get("reason") else ""))
+    previous = read_manifest(layout.release_dir(current_id)) if current_id else None
+    if current_id == release_id:
+        return dict(changed=False, release=manifest, previous=previous, msg="release %s is already live" % release_id)
+    if check_mode:
+        return dict(changed=True, diff=diff, release=manifest, previous=previous,
+                    msg="would switch current from %s to %s" % (current_id or "nothing", release_id))
+    if os.path.exists(layout.current) and not os.path.islink(layout.current):
+        raise ReleaseError("Could not switch %s: it is a real directory, not a symlink. Move it aside first."
+                           % layout.current)
+    switch_symlink(layout.current, os.path.join("releases", release_id))
+    if manifest["state"] == "staged":
+        manifest["state"] = "active"
+    manifest["activated_at"] = isoformat()
+    manifest["activated_reason"] = reason
+    manifest["activated_from"] = current_id
+    write_json_atomic(os.path.join(layout.release_dir(release_id), MANIFEST), manifest)
+    append_history(layout, "activate", release_id, manifest.get("version"), run_id=run_id,
+                   previous=current_id, forced=force or None)
+    return dict(changed=True, diff=diff, release=manifest, previous=previous,
+                msg="switched current from %s to %s" % (current_id or "nothing", release_id))
+
+
+def mark_release(layout, release_id, state, reason=None, run_id=None, check_mode=False):
+    """Record a release good or failed; return {changed, release, diff, msg}."""
+    rel_dir = layout.release_dir(release_id)
+    manifest = read_manifest(rel_dir) if os.path.isdir(rel_dir) else None
+    if manifest is None or manifest_problems(manifest, release_id):
+        raise ReleaseError("Could not mark release %s %s: it does not exist or is incomplete." % (release_id, state))
+    if manifest["state"] == state:
+        return dict(changed=False, release=manifest, msg="release %s is already %s" % (release_id, state))
+    diff = dict(before="state: %s\n" % manifest["state"], after="state: %s\n" % state)
+    manifest = dict(manifest, state=state, marked_at=isoformat())
+    if reason:
+        manifest["reason"] = reason
+    if not check_mode:
+        write_json_atomic(os.path.join(rel_dir, MANIFEST), manifest)
+        append_history(layout, "mark_" + state, release_id, manifest.get("version"), run_id=run_id, reason=reason)
+    return dict(changed=True, diff=diff, release=manifest, msg="marked release %s %s" % (release_id, state))

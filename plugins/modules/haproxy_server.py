@@ -67,6 +67,15 @@ options:
     description: With O(state=enabled), fail unless every server is seen up within O(wait_timeout).
     type: bool
     default: true
+  mark_up:
+    description:
+      - With O(state=enabled), servers (among O(servers)) whose health to set up through the runtime API
+        (C(set server ... health up)), so that they serve at once instead of after HAProxy's C(rise) checks.
+      - Only for servers whose health was just proven another way (the rollout's health gate). HAProxy keeps
+        checking them, and takes a server out again after C(fall) failed checks.
+    type: list
+    elements: str
+    default: []
 seealso:
   - module: community.general.haproxy
 """
@@ -170,6 +179,10 @@ def run(module, api):
     if not module.check_mode:
         for server in to_change:
             api.set_state(backend, server, wanted)
+        if state == "enabled":
+            for server in params["mark_up"]:
+                if server in servers and view[server]["health"] != "up":
+                    api.set_health_up(backend, server)
         if params["wait"]:
             start = time.monotonic()
             while True:
@@ -206,6 +219,7 @@ def main():
             wait=dict(type="bool", default=True),
             wait_timeout=dict(type="int", default=60),
             require_up=dict(type="bool", default=True),
+            mark_up=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )

@@ -245,10 +245,9 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.urls import fetch_url
 
 from ansible_collections.conveyor.deploy.plugins.module_utils._release import (
-    MANIFEST, MANIFEST_FORMAT, TMP_PREFIX, Layout, ReleaseError, append_history, app_root_problem,
-    harden_tree, isoformat, list_releases, manifest_problems, member_problems, normalise_sha256,
-    policy_violations, read_manifest, release_id_problem, select_prune, switch_symlink, tree_digest,
-    write_json_atomic,
+    MANIFEST, MANIFEST_FORMAT, TMP_PREFIX, Layout, ReleaseError, activate_release, append_history,
+    app_root_problem, harden_tree, isoformat, list_releases, manifest_problems, mark_release, member_problems,
+    normalise_sha256, read_manifest, release_id_problem, select_prune, tree_digest, write_json_atomic,
 )
 
 CHUNK = 1 << 20
@@ -564,82 +563,17 @@ def stage(module, layout, release_id):
                     release_id, params["version"], _mib(size), "sha256 verified" if expected else "UNVERIFIED"))
 
 
-def verified_manifest(module, layout, release_id):
-    """The manifest of a complete release whose content still matches, or a ReleaseError."""
-    rel_dir = layout.release_dir(release_id)
-    if not os.path.isdir(rel_dir):
-        raise ReleaseError("Release %s does not exist in %s." % (release_id, layout.releases))
-    manifest = read_manifest(rel_dir)
-    if manifest is None:
-        raise ReleaseError("Release %s is incomplete: it has no readable %s." % (release_id, MANIFEST))
-    problems = manifest_problems(manifest, release_id)
-    if problems:
-        raise ReleaseError("Release %s has a broken manifest: %s." % (release_id, "; ".join(problems)))
-    if module.params["verify_content"] and tree_digest(rel_dir) != manifest["content_sha256"]:
-        raise ReleaseError("Release %s does not verify: its files changed since staging (content digest "
-                           "mismatch). Stage it again under a new id." % release_id)
-    uid = _ids(module, module.params["owner"], module.params["group"])[0]
-    bad = policy_violations(rel_dir, uid)
-    if bad:
-        raise ReleaseError("Release %s breaks the release policy (files owned by %s, not writable by group or "
-                           "others): %s." % (release_id, module.params["owner"], ", ".join(bad)), files=bad)
-    return manifest
-
-
 def activate(module, layout, release_id):
-    current_id = layout.current_id()
-    if module.check_mode and not os.path.lexists(layout.release_dir(release_id)):
-        # A check-mode run previews staging too, so the release it would switch to is not there.
-        return dict(changed=True, release=dict(release_id=release_id, state="staged"),
-                    diff=dict(before="current -> %s\n" % (("releases/" + current_id) if current_id else "(none)"),
-                              after="current -> releases/%s\n" % release_id),
-                    msg="would switch current from %s to %s once it is staged" % (current_id or "nothing", release_id))
-    manifest = verified_manifest(module, layout, release_id)
-    if manifest["state"] == "failed" and not module.params["force"]:
-        raise ReleaseError("Refusing to activate release %s: it is marked failed%s. Use force=true with a "
-                           "reason only for forensics." % (release_id, (" (%s)" % manifest.get("reason"))
-                                                           if manifest.get("reason") else ""))
-    previous = read_manifest(layout.release_dir(current_id)) if current_id else None
-    if current_id == release_id:
-        return dict(changed=False, release=manifest, previous=previous,
-                    msg="release %s is already live" % release_id)
-    diff = dict(before="current -> %s\n" % (("releases/" + current_id) if current_id else "(none)"),
-                after="current -> releases/%s\n" % release_id)
-    if module.check_mode:
-        return dict(changed=True, diff=diff, release=manifest, previous=previous,
-                    msg="would switch current from %s to %s" % (current_id or "nothing", release_id))
-    if os.path.exists(layout.current) and not os.path.islink(layout.current):
-        raise ReleaseError("Could not switch %s: it is a real directory, not a symlink. Move it aside first."
-                           % layout.current)
-    switch_symlink(layout.current, os.path.join("releases", release_id))
-    if manifest["state"] == "staged":
-        manifest["state"] = "active"
-    manifest["activated_at"] = isoformat()
-    manifest["activated_reason"] = module.params["reason"]
-    manifest["activated_from"] = current_id
-    write_json_atomic(os.path.join(layout.release_dir(release_id), MANIFEST), manifest)
-    append_history(layout, "activate", release_id, manifest.get("version"), run_id=module.params["run_id"],
-                   previous=current_id, forced=module.params["force"] or None)
-    return dict(changed=True, diff=diff, release=manifest, previous=previous,
-                msg="switched current from %s to %s" % (current_id or "nothing", release_id))
+    params = module.params
+    return activate_release(layout, release_id, owner=params["owner"], verify_content=params["verify_content"],
+                            force=params["force"], reason=params["reason"], run_id=params["run_id"],
+                            check_mode=module.check_mode)
 
 
 def mark(module, layout, release_id, state):
-    rel_dir = layout.release_dir(release_id)
-    manifest = read_manifest(rel_dir) if os.path.isdir(rel_dir) else None
-    if manifest is None or manifest_problems(manifest, release_id):
-        raise ReleaseError("Could not mark release %s %s: it does not exist or is incomplete." % (release_id, state))
-    if manifest["state"] == state:
-        return dict(changed=False, release=manifest, msg="release %s is already %s" % (release_id, state))
-    diff = dict(before="state: %s\n" % manifest["state"], after="state: %s\n" % state)
-    manifest = dict(manifest, state=state, marked_at=isoformat())
-    if module.params["reason"]:
-        manifest["reason"] = module.params["reason"]
-    if not module.check_mode:
-        write_json_atomic(os.path.join(rel_dir, MANIFEST), manifest)
-        append_history(layout, "mark_" + state, release_id, manifest.get("version"), run_id=module.params["run_id"],
-                       reason=module.params["reason"])
-    return dict(changed=True, diff=diff, release=manifest, msg="marked release %s %s" % (release_id, state))
+    params = module.params
+    return mark_release(layout, release_id, state, reason=params["reason"], run_id=params["run_id"],
+                        check_mode=module.check_mode)
 
 
 def remove(module, layout, release_ids, action):

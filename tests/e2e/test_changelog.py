@@ -71,7 +71,7 @@ def test_each_run_is_one_record_with_versions_phases_and_outcomes(runs):
     assert any(phase["name"] == "verify" and phase["failed"] for phase in bad["hosts"][first]["phases"])
     assert any(phase["name"] == "revert" for phase in bad["hosts"][first]["phases"])
     assert {bad["hosts"][host]["outcome"] for host in bad["hosts"] if host != first} == {"not_started"}
-    gate = [f for f in bad["failures"] if f["task"].startswith("Switch | Gate")]
+    gate = [f for f in bad["failures"] if f["task"].startswith("Cutover | Switch, restart and gate")]
     assert gate and gate[0]["host"] == first and "answered 500" in gate[0]["msg"]
 
 

@@ -168,3 +168,31 @@ def test_a_run_refused_by_the_checklist_records_every_host_as_refused(changelog)
     record = only_record(path)
     assert record["outcome"] == "failed"
     assert {name: host["outcome"] for name, host in record["hosts"].items()} == {"app01": "refused", "app02": "refused"}
+
+
+CUTOVER = Task("Cutover | Switch, restart and gate the host", "conveyor.deploy.cutover", {})
+
+
+def test_a_cutover_result_becomes_the_hosts_switch_restart_verify_and_revert_phases(changelog):
+    plugin, _display, path = changelog
+    moved = {"changed": True, "outcome": "moved", "phases": [
+        {"name": "switch", "start_s": 0.0, "end_s": 0.1, "failed": False},
+        {"name": "restart", "start_s": 0.1, "end_s": 0.3, "failed": False},
+        {"name": "verify", "start_s": 0.3, "end_s": 1.5, "failed": False}]}
+    reverted = {"changed": True, "outcome": "reverted", "phases": moved["phases"][:2] + [
+        {"name": "verify", "start_s": 0.3, "end_s": 2.0, "failed": True},
+        {"name": "revert", "start_s": 2.0, "end_s": 2.1, "failed": False},
+        {"name": "revert", "start_s": 2.1, "end_s": 2.3, "failed": False},
+        {"name": "revert", "start_s": 2.3, "end_s": 3.0, "failed": False}]}
+    run_task(plugin, DRAIN, ["app01"], {"changed": True, "changed_servers": ["app01", "app02"]})
+    run_task(plugin, CUTOVER, ["app01"], moved)
+    run_task(plugin, CUTOVER, ["app02"], reverted, failed=["app02"])
+    plugin.v2_playbook_on_stats(stats({"app01": {"ok": 2}, "app02": {"ok": 1}}, {"conveyor_deploy": SUMMARY}))
+    record = only_record(path)
+    assert [p["name"] for p in record["hosts"]["app01"]["phases"]] == ["drain", "switch", "restart", "verify"]
+    phases = record["hosts"]["app02"]["phases"]
+    assert [(p["name"], p["failed"]) for p in phases] == [("drain", False), ("switch", False), ("restart", False),
+                                                          ("verify", True), ("revert", False)]
+    revert = phases[-1]
+    assert revert["end"] > revert["start"] > phases[-2]["start"]
+    assert record["failures"] == [{"host": "app02", "task": CUTOVER.name, "msg": "answered 500"}]

@@ -118,14 +118,12 @@ def drive_failed_deploy(plugin):
     plugin.v2_runner_on_start(None, Task("Lock", "conveyor.deploy.deploy_lock"))
     report = Task("Cutover | Report the batch", "ansible.builtin.debug", tags=["conveyor_notify_batch_done"])
     plugin.v2_runner_on_ok(result("app01", report, {"msg": "app01: deployed"}))
-    gate = Task("Switch | Gate", "conveyor.deploy.health_check")
-    plugin.v2_runner_on_failed(result("app03", gate, {"failed": True, "msg": "answered 500"}))
+    gate = Task("Cutover | Switch, restart and gate the host", "conveyor.deploy.cutover")
+    plugin.v2_runner_on_failed(result("app03", gate, {"failed": True, "msg": "answered 500", "outcome": "reverted"}))
     plugin.v2_runner_on_failed(result("app03", gate, {"failed": True, "msg": "again"}))
     plugin.v2_runner_on_failed(result("app04", gate, {"failed": True, "msg": TOKEN, "_ansible_no_log": True}),
                                ignore_errors=False)
     plugin.v2_runner_on_failed(result("app02", gate, {"failed": True, "msg": "ignored"}), ignore_errors=True)
-    revert = Task("Revert | Record the revert", "ansible.builtin.set_fact", tags=["conveyor_notify_host_reverted"])
-    plugin.v2_runner_on_ok(result("app03", revert, {}))
     turn = Task("Recover | Turn", "ansible.builtin.set_fact", tags=["conveyor_notify_auto_rollback"])
     plugin.v2_runner_on_ok(result("app01", turn, {}))
     plugin.v2_runner_on_ok(result("app02", turn, {}))
@@ -142,7 +140,7 @@ def test_every_event_of_a_failed_deploy_reaches_both_webhooks(load_callback, rec
     generic = [r for r in receiver.requests if r["path"] == "/generic"]
     slack = [r for r in receiver.requests if r["path"] == "/slack"]
     events = [r["body"]["event"] for r in generic]
-    assert events == ["started", "batch_done", "host_failed", "host_failed", "auto_rollback", "auto_rollback",
+    assert events == ["started", "batch_done", "host_failed", "auto_rollback", "host_failed", "auto_rollback",
                       "host_failed", "ended"]
     assert [r["body"].get("host") for r in generic if r["body"]["event"] == "host_failed"] == ["app03", "app04", "app05"]
     assert generic[0]["body"]["text"] == "sample deploy of 6.6.8 to lab started by %s@%s (deploy)" % (

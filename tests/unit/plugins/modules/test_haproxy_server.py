@@ -47,6 +47,9 @@ class FakeHAProxy(object):
             for name, s in sorted(self.servers.items()):
                 rows.append("web,%s,%d,%s" % (name, s["scur"], "UP" if s["op"] == 2 else "DOWN"))
             return "\n".join(rows) + "\n"
+        if line.startswith("set server web/") and line.endswith(" health up"):
+            self.servers[line[len("set server web/"):-len(" health up")]]["op"] = 2
+            return "\n"
         if line.startswith("set server web/"):
             name, state = line[len("set server web/"):].split(" state ")
             server = self.servers[name]
@@ -133,3 +136,18 @@ def test_unknown_server_and_backend_and_socket(run_module, haproxy, tmp_path):
         run_module(haproxy_server, dict(socket=str(tmp_path / "missing.sock"), backend="web", servers=["a"],
                                         state="drained"))
     assert "Could not talk to the HAProxy runtime API" in err.value.result["msg"]
+
+
+def test_enable_with_mark_up_serves_at_once_instead_of_waiting_for_rise_checks(run_module, haproxy):
+    servers = healthy(4)
+    servers["app02"].update(op=0, admin=8)
+    servers["app04"].update(op=0, admin=8)
+    fake = haproxy(servers)
+    result = run_module(haproxy_server, dict(socket=fake.path, backend="web", servers=["app01", "app02", "app04"],
+                                             state="enabled", wait_timeout=1, require_up=False,
+                                             mark_up=["app01", "app02", "app03"]))
+    assert "set server web/app02 health up" in fake.commands
+    assert "set server web/app01 health up" not in fake.commands  # already up: left alone
+    assert "set server web/app03 health up" not in fake.commands  # not one of the servers enabled
+    assert "set server web/app04 health up" not in fake.commands  # its health was not proven: HAProxy decides
+    assert result["serving"] == 3

@@ -1,0 +1,452 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: conveyor.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: cutover
+short_description: Switch a host to a release, restart it, gate it, and go back when the gate fails, in one execution
+version_added: "0.2.0"
+description:
+  - The per-host step of a rolling deployment, done in one round-trip while the host is drained from the
+    load balancer.
+  - Switches C(current) to O(release_id) (the release is verified as M(conveyor.deploy.release) does with
+    O(conveyor.deploy.release#module:state=active)), restarts O(service) as O(restart) says, and runs the
+    health gate against O(health) until O(health.success_threshold) consecutive successes.
+  - When the gate fails, the module reads the service's state and the last lines of its journal, marks the
+    release failed, switches back to O(previous_release_id), restarts, and checks that the previous release
+    answers the gate again. Only then does it return, so the host rejoins the load balancer on a release that
+    serves. With no previous release (a first deployment), or when going back fails too, the service is
+    stopped so that the load balancer keeps the host out.
+  - The task fails when the host did not end on O(release_id); RV(outcome) says whether it is back on its
+    previous release (V(reverted)) or down (V(failed)). RV(phases) times each step for the change log.
+author:
+  - conveyor.deploy developers (@conveyor-deploy)
+extends_documentation_fragment:
+  - conveyor.deploy.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reports the switch it would make (with its diff); restarts nothing and probes nothing.
+  diff_mode:
+    support: full
+options:
+  app_root:
+    description: Absolute path of the application's root directory.
+    type: path
+    required: true
+  release_id:
+    description: The staged release to switch to.
+    type: str
+    required: true
+  version:
+    description: The version O(release_id) carries; the gate expects it where O(health.version_query) is set.
+    type: str
+    required: true
+  previous_release_id:
+    description:
+      - The release to return to when the gate fails. Empty means none (a first deployment).
+      - The rollout passes the release the host ran when the run was planned, so a retry goes back to the same one.
+    type: str
+    default: ""
+  previous_version:
+    description: The version O(previous_release_id) carries.
+    type: str
+    default: ""
+  service:
+    description: The systemd unit of the application.
+    type: str
+    required: true
+  restart:
+    description:
+      - How the service picks up the new release. V(restart) restarts the unit, V(reload) asks it to reload
+        (its C(ExecReload), for example a SIGHUP), V(none) leaves it alone (the application notices the switch).
+    type: str
+    choices: [restart, reload, none]
+    default: restart
+  restart_timeout:
+    description: Seconds allowed for C(systemctl restart) (or C(reload)) before the step counts as failed.
+    type: int
+    default: 90
+  owner:
+    description: The owner every file of a release must have (the release policy).
+    type: str
+    default: root
+  verify_content:
+    description: Recompute the release's content digest before switching to it.
+    type: bool
+    default: true
+  reason:
+    description: Why the release is activated, recorded in its manifest and the host's history.
+    type: str
+  run_id:
+    description: The run, recorded in the host's history.
+    type: str
+  journal_lines:
+    description: How many lines of the unit's journal to return when the gate fails.
+    type: int
+    default: 10
+  censor:
+    description: Values that must never appear in what the module returns (secrets that the journal may show).
+    type: list
+    elements: str
+    default: []
+  health:
+    description: The health gate.
+    type: dict
+    required: true
+    suboptions:
+      url:
+        description: The URL probed on the host (usually C(http://127.0.0.1:<port>/health)).
+        type: str
+        required: true
+      status_codes:
+        description: Statuses that count as healthy.
+        type: list
+        elements: int
+        default: [200]
+      body_regex:
+        description: A regular expression the body must match.
+        type: str
+      json_assertions:
+        description: JMESPath assertions on a JSON body, as for M(conveyor.deploy.health_check).
+        type: list
+        elements: dict
+        default: []
+      version_query:
+        description:
+          - JMESPath query of the version in the JSON body; the gate expects the version it switched to.
+          - Empty means the body carries no version.
+        type: str
+        default: ""
+      success_threshold:
+        description: Consecutive successes that pass the gate.
+        type: int
+        default: 3
+      failure_threshold:
+        description: Consecutive failures (after O(health.start_period)) that fail it early; 0 never stops early.
+        type: int
+        default: 3
+      interval:
+        description: Seconds between attempts.
+        type: float
+        default: 1
+      start_period:
+        description: Seconds after the restart during which failures do not count.
+        type: float
+        default: 0
+      timeout:
+        description: Seconds the gate may take in all.
+        type: float
+        default: 60
+      request_timeout:
+        description: Seconds one request may take.
+        type: float
+        default: 5
+      validate_certs:
+        description: Verify TLS certificates of an https URL.
+        type: bool
+        default: true
+      name:
+        description: What the gate is called in messages (for example C(app03 /health)); the URL's path by default.
+        type: str
+notes:
+  - Needs systemd on the host, and C(jmespath) there for JSON assertions.
+seealso:
+  - module: conveyor.deploy.release
+  - module: conveyor.deploy.health_check
+  - module: conveyor.deploy.haproxy_server
+"""
+
+EXAMPLES = r"""
+- name: Switch, restart and gate the host; go back to what it ran if the gate fails
+  conveyor.deploy.cutover:
+    app_root: /opt/shop
+    release_id: 20261127T101500Z-2.0.0
+    version: 2.0.0
+    previous_release_id: 20261120T091000Z-1.9.0
+    previous_version: 1.9.0
+    service: shop
+    run_id: 20261127T101500Z-2.0.0
+    health:
+      url: http://127.0.0.1:8000/health
+      json_assertions:
+        - query: status
+          equals: ok
+      version_query: version
+  register: shop_cutover
+
+- name: Show how the host did
+  ansible.builtin.debug:
+    msg: "{{ shop_cutover.outcome }} in {{ shop_cutover.timings }}"
+"""
+
+RETURN = r"""
+outcome:
+  description: V(moved) (on the new release, gate passed), V(reverted) (back on the previous release, which
+    answers again) or V(failed) (neither; the service is stopped).
+  returned: always
+  type: str
+  sample: moved
+reason:
+  description: Why the host is not on the new release, with the gate's last failure and the service's state.
+  returned: always
+  type: str
+  sample: "/health on 6.6.6: answered 500 (body: ...), 3 times in a row [sample.service active (running)]"
+phases:
+  description: Each step with its start and end in seconds from the start of the module, and whether it failed.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: switch, start_s: 0.0, end_s: 0.02, failed: false}, {name: verify, start_s: 0.1, end_s: 1.2, failed: false}]
+timings:
+  description: Seconds spent per step (switch, restart, verify, revert).
+  returned: unless in check mode
+  type: dict
+  sample: {switch: 0.02, restart: 0.08, verify: 1.1}
+gate:
+  description: The gate on the new release (passed, summary, the last attempts, latency, elapsed_s).
+  returned: unless in check mode
+  type: dict
+revert_gate:
+  description: The gate on the previous release after going back.
+  returned: when the host went back
+  type: dict
+diagnostics:
+  description: The service's state and the last lines of its journal, read when the gate failed.
+  returned: when the gate failed
+  type: dict
+  sample: {state: {ActiveState: failed, Result: exit-code, ExecMainStatus: "1"}, journal: ["ModuleNotFoundError: ..."],
+           summary: "sample.service failed (exit-code, status 1): ModuleNotFoundError: ..."}
+release:
+  description: The manifest of O(release_id).
+  returned: when it exists
+  type: dict
+previous:
+  description: The manifest of the release C(current) pointed at before the switch.
+  returned: when there was one
+  type: dict
+msg:
+  description: One sentence saying what happened.
+  returned: always
+  type: str
+"""
+
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.conveyor.deploy.plugins.module_utils._cutover import FAILED, REVERTED, StepError, cutover, gate
+from ansible_collections.conveyor.deploy.plugins.module_utils._health import HAS_JMESPATH, compile_assertions
+from ansible_collections.conveyor.deploy.plugins.module_utils._probe import probe_http, short
+from ansible_collections.conveyor.deploy.plugins.module_utils._release import (
+    Layout, ReleaseError, activate_release, app_root_problem, mark_release, release_id_problem,
+)
+
+SHOWN_PROPERTIES = ("ActiveState", "SubState", "Result", "ExecMainStatus", "NRestarts")
+
+
+class SystemdHost(object):
+    """The steps of a cutover on this host: releases on disk, the unit through systemctl, probes over HTTP."""
+
+    clock = staticmethod(time.monotonic)
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.layout = Layout(os.path.normpath(self.params["app_root"]))
+        self.started = time.time()
+        health = self.params["health"]
+        self.probe_params = dict(url=health["url"], method="GET", headers={}, body=None,
+                                 request_timeout=health["request_timeout"], validate_certs=health["validate_certs"],
+                                 ca_path=None, status_codes=health["status_codes"], body_regex=health["body_regex"])
+
+    def activate(self, release_id, force):
+        try:
+            return activate_release(self.layout, release_id, owner=self.params["owner"],
+                                    verify_content=self.params["verify_content"], force=force,
+                                    reason="revert after a failed health gate" if force else self.params["reason"],
+                                    run_id=self.params["run_id"], check_mode=self.module.check_mode)
+        except ReleaseError as exc:
+            raise StepError(exc.msg)
+
+    def _systemctl(self, *args):
+        timeout = str(self.params["restart_timeout"])
+        return self.module.run_command(["timeout", "--kill-after=5", timeout, "systemctl"] + list(args))
+
+    def restart(self):
+        if self.params["restart"] == "none":
+            return
+        rc, out, err = self._systemctl(self.params["restart"], self.params["service"])
+        if rc == 124:
+            raise StepError("systemctl %s %s did not return within %d s" % (
+                self.params["restart"], self.params["service"], self.params["restart_timeout"]))
+        if rc != 0:
+            cause = short(err or out or "exit code %d" % rc)
+            raise StepError("systemctl %s %s: %s" % (self.params["restart"], self.params["service"], cause))
+
+    def gate(self, version):
+        return gate(lambda v: probe_http(self.probe_params, self.assertions(v), self.pattern), self.gate_settings(),
+                    version)
+
+    def gate_settings(self):
+        health = self.params["health"]
+        keys = ("success_threshold", "failure_threshold", "interval", "start_period", "timeout")
+        settings = dict((key, health[key]) for key in keys)
+        settings["name"] = health["name"] or _path_of(health["url"])
+        return settings
+
+    def assertions(self, version):
+        health = self.params["health"]
+        wanted = list(health["json_assertions"])
+        if health["version_query"]:
+            wanted.append(dict(query=health["version_query"], equals=version))
+        return compile_assertions(wanted)
+
+    pattern = None
+
+    def mark(self, release_id, state, reason):
+        try:
+            mark_release(self.layout, release_id, state, reason=reason, run_id=self.params["run_id"])
+        except ReleaseError:
+            pass
+
+    def stop(self):
+        self._systemctl("stop", self.params["service"])
+
+    def diagnose(self):
+        service = self.params["service"]
+        rc, out, dummy = self.module.run_command(["systemctl", "show", service] +
+                                                 ["--property=%s" % name for name in SHOWN_PROPERTIES])
+        state = dict(line.split("=", 1) for line in out.splitlines() if "=" in line) if rc == 0 else {}
+        rc, out, dummy = self.module.run_command(
+            ["journalctl", "--unit", service, "--no-pager", "--output", "cat", "--lines",
+             str(self.params["journal_lines"]), "--since", "@%d" % int(self.started - 1)])
+        journal = [censored(line, self.params["censor"]) for line in out.splitlines() if line.strip()] if rc == 0 else []
+        return dict(state=state, journal=journal, summary=describe_service(service, state, journal))
+
+
+def censored(text, secrets):
+    """``text`` with every secret (of at least 4 characters) replaced by stars."""
+    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, "********")
+    return text
+
+
+def _path_of(url):
+    rest = url.split("://", 1)[-1]
+    return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+
+
+def describe_service(service, state, journal):
+    """``sample.service failed (exit-code, status 1): <last journal line>``, or None when nothing is known."""
+    if not state and not journal:
+        return None
+    text = service
+    if state.get("ActiveState"):
+        text += " %s" % state["ActiveState"]
+        details = [value for value in (state.get("SubState"),) if value]
+        if state.get("Result") and state["Result"] != "success":
+            details.append(state["Result"])
+        if state.get("ExecMainStatus") not in (None, "", "0"):
+            details.append("status %s" % state["ExecMainStatus"])
+        if state.get("NRestarts") not in (None, "", "0"):
+            details.append("%s restarts" % state["NRestarts"])
+        if details:
+            text += " (%s)" % ", ".join(details)
+    # A running service's journal is mostly its request log; a stopped or crashing one's last line says why.
+    if journal and state.get("ActiveState") != "active":
+        text += ": %s" % short(journal[-1], 160)
+    return text
+
+
+def validate(module):
+    params = module.params
+    problem = app_root_problem(params["app_root"])
+    if problem:
+        module.fail_json(msg="Invalid app_root: %s. Use an absolute path such as /opt/myapp." % problem)
+    for key in ("release_id", "previous_release_id"):
+        if params[key] and release_id_problem(params[key]):
+            module.fail_json(msg="Invalid %s: %s." % (key, release_id_problem(params[key])))
+    health = params["health"]
+    if health["success_threshold"] < 1 or health["failure_threshold"] < 0 or health["timeout"] <= 0 \
+            or health["interval"] < 0 or health["request_timeout"] <= 0 or health["start_period"] < 0:
+        module.fail_json(msg="Invalid health settings %s: success_threshold must be at least 1, failure_threshold and "
+                             "start_period not negative, timeout and request_timeout positive, interval not negative."
+                             % dict((k, health[k]) for k in ("success_threshold", "failure_threshold", "timeout",
+                                                             "interval", "request_timeout", "start_period")))
+    if not health["url"].startswith(("http://", "https://")):
+        module.fail_json(msg="Invalid health.url %r: use an http:// or https:// URL." % health["url"])
+    if (health["json_assertions"] or health["version_query"]) and not HAS_JMESPATH:
+        module.fail_json(msg=missing_required_lib("jmespath") + " (install python3-jmespath on the host)")
+    try:
+        compile_assertions(list(health["json_assertions"]) +
+                           ([dict(query=health["version_query"], equals="")] if health["version_query"] else []))
+    except ValueError as exc:
+        module.fail_json(msg="Invalid health: %s." % exc)
+    if params["restart_timeout"] < 1:
+        module.fail_json(msg="Invalid restart_timeout %d: give at least 1 second." % params["restart_timeout"])
+
+
+def main():
+    health_options = dict(
+        url=dict(type="str", required=True),
+        status_codes=dict(type="list", elements="int", default=[200]),
+        body_regex=dict(type="str"),
+        json_assertions=dict(type="list", elements="dict", default=[]),
+        version_query=dict(type="str", default=""),
+        success_threshold=dict(type="int", default=3),
+        failure_threshold=dict(type="int", default=3),
+        interval=dict(type="float", default=1),
+        start_period=dict(type="float", default=0),
+        timeout=dict(type="float", default=60),
+        request_timeout=dict(type="float", default=5),
+        validate_certs=dict(type="bool", default=True),
+        name=dict(type="str"),
+    )
+    module = AnsibleModule(
+        argument_spec=dict(
+            app_root=dict(type="path", required=True),
+            release_id=dict(type="str", required=True),
+            version=dict(type="str", required=True),
+            previous_release_id=dict(type="str", default=""),
+            previous_version=dict(type="str", default=""),
+            service=dict(type="str", required=True),
+            restart=dict(type="str", default="restart", choices=["restart", "reload", "none"]),
+            restart_timeout=dict(type="int", default=90),
+            owner=dict(type="str", default="root"),
+            verify_content=dict(type="bool", default=True),
+            reason=dict(type="str"),
+            run_id=dict(type="str"),
+            journal_lines=dict(type="int", default=10),
+            censor=dict(type="list", elements="str", default=[], no_log=True),
+            health=dict(type="dict", required=True, options=health_options),
+        ),
+        supports_check_mode=True,
+    )
+    validate(module)
+    host = SystemdHost(module)
+    if module.params["health"]["body_regex"]:
+        import re
+        try:
+            host.pattern = re.compile(module.params["health"]["body_regex"])
+        except re.error as exc:
+            module.fail_json(msg="Invalid health.body_regex %r: %s." % (module.params["health"]["body_regex"], exc))
+    params = module.params
+    target = dict(release_id=params["release_id"], version=params["version"])
+    previous = dict(release_id=params["previous_release_id"], version=params["previous_version"]) \
+        if params["previous_release_id"] else None
+    result = cutover(host, target, previous, check_mode=module.check_mode)
+    if not module._diff:
+        result.pop("diff", None)
+    if result["outcome"] in (REVERTED, FAILED):
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
