@@ -1,5 +1,6 @@
-"""`make bench`: wall times of deploys and all-at-once rollbacks on the lab, and module
-executions per host per deploy. Prints figures; asserts nothing about speed."""
+"""`make bench`: conveyor's deploys and all-at-once rollbacks against a hand-written playbook on the same lab
+(wall times, ratio per pair), task results and module executions per host, each deploy's floor, failed requests
+through HAProxy, scale from 5 to 20 hosts, and the callbacks' cost. Prints figures; asserts nothing about speed."""
 import json
 import os
 import statistics
@@ -9,6 +10,8 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, ".collections"))
+from ansible_collections.conveyor.deploy.plugins.filter.rolling import batch_sizes  # noqa: E402
 BIN = os.path.join(ROOT, ".venv", "bin")
 ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
            ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"), PATH=BIN + os.pathsep + os.environ["PATH"])
@@ -26,7 +29,8 @@ def lab(hosts):
 def playbook(name, *extra, json_output=False, env_extra=None, cost_file=None):
     env = dict(ENV, **(env_extra or {}))
     if json_output:
-        env.update(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
+        env.update(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+                   ANSIBLE_SHOW_CUSTOM_STATS="1")
     command = ["ansible-playbook"]
     if cost_file:
         # The same ansible-playbook, with timers on the conveyor.deploy callbacks (tests/bench/callback_cost.py).
@@ -55,28 +59,132 @@ def module_executions(report):
     return counts
 
 
-def bench_deploy(hosts):
+def task_results(report):
+    """Task results per app host, skipped ones included (the recap's ok + skipped + failed)."""
+    counts = {}
+    for play in report["plays"]:
+        for task in play["tasks"]:
+            for host in task["hosts"]:
+                if host.startswith("app"):
+                    counts[host] = counts.get(host, 0) + 1
+    return counts
+
+
+def spread(counts):
+    values = sorted(counts.values())
+    return "%d-%d" % (values[0], values[-1]) if values else "none"
+
+
+def floor(report, batches):
+    """The deploy's physical floor as the run measured it: per batch, the slowest host's gate, summed."""
+    summary = (report.get("global_custom_stats") or {}).get("conveyor_deploy") or {}
+    rows = summary.get("hosts") or []
+    sizes = batch_sizes(batches, len(rows))
+    total, index = 0.0, 0
+    for size in sizes:
+        gates = [float(row["gate_s"]) for row in rows[index:index + size] if row.get("gate_s") not in (None, "")]
+        total += max(gates) if gates else 0.0
+        index += size
+    return total
+
+
+class Traffic(object):
+    """lab/loadcheck.py through the load balancer: bounded (count and time), loopback only."""
+
+    RATE, WORKERS = 120, 8
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="conveyor-bench-load-")
+        self.stop = os.path.join(self.dir, "stop")
+        self.out = os.path.join(self.dir, "summary.json")
+        self.proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "lab", "loadcheck.py"), "--rate",
+                                      str(self.RATE), "--workers", str(self.WORKERS), "--duration", "600",
+                                      "--max-requests", "80000", "--stop-file", self.stop, "--out", self.out])
+        time.sleep(1)
+        return self
+
+    def __exit__(self, *exc):
+        open(self.stop, "w").close()
+        self.proc.wait(timeout=60)
+        with open(self.out) as handle:
+            self.summary = json.load(handle)
+
+
+def timed(kind, name, *extra):
+    """One timed run under traffic: (seconds, json report, traffic summary)."""
+    with Traffic() as traffic:
+        elapsed, report = playbook(name, *extra, json_output=True)
+    return dict(kind=kind, seconds=elapsed, report=report, traffic=traffic.summary)
+
+
+def bench_against_naive(hosts=10, pairs=int(os.environ.get("BENCH_NAIVE_PAIRS", "3"))):
+    """conveyor and tests/bench/naive*.yml alternately on the same hosts, artifact and ansible.cfg.
+
+    Each pair deploys the same version both ways (batches of 2), in ABBA order, then switches both back all at
+    once in the same order; the ratios are per pair, the figure is their median.
+    """
     lab(hosts)
-    batches = '{"rolling_batches": ["25%"], "rolling_bake_seconds": 0}'
+    playbook("tests/bench/naive_setup.yml")
+    batches = '{"rolling_batches": [2], "rolling_bake_seconds": 0}'
     # New lab hosts serve nothing yet: the setup deploy may take them all out of a half-empty backend.
-    playbook("deploy.yml", "-e", "app_version=1.0.0", "-e", "rolling_force=true", "-e", batches,
-             "-e", "rolling_min_healthy_percent=0")
-    elapsed, report = playbook("deploy.yml", "-e", "app_version=2.0.0", "-e", "rolling_force=true", "-e", batches,
-                               json_output=True)
-    counts = module_executions(report)
-    apps = sorted(h for h in counts if h.startswith("app"))
-    per_host = sorted(counts[h] for h in apps)
-    print("deploy 1.0.0 -> 2.0.0, %2d hosts, serial 25%%: %6.1f s wall; module executions per app host: %s; "
-          "on the load balancer: %d" % (hosts, elapsed, "-".join(str(n) for n in sorted(set(per_host))),
-                                        counts.get("lb01", 0)))
-    return elapsed
+    playbook("deploy.yml", "-e", "app_version=1.0.0", "-e", batches, "-e", "rolling_min_healthy_percent=0")
+    playbook("tests/bench/naive.yml", "-e", "naive_version=1.0.0", "-e", "naive_release=base")
+    deploys, rollbacks = [], []
+    for pair in range(pairs):
+        target = ("2.0.0", "1.1.0")[pair % 2]
+        release = "pair%d-%s" % (pair, target)
+        runs = {"naive": lambda: timed("naive", "tests/bench/naive.yml", "-e", "naive_version=" + target,
+                                       "-e", "naive_release=" + release),
+                "conveyor": lambda: timed("conveyor", "deploy.yml", "-e", "app_version=" + target, "-e", batches)}
+        backs = {"naive": lambda: timed("naive", "tests/bench/naive_rollback.yml", "-e", "naive_version=1.0.0",
+                                        "-e", "naive_release=base"),
+                 "conveyor": lambda: timed("conveyor", "playbooks/rollback.yml", "-e", "rollback_to=1.0.0",
+                                           "-e", "rollback_reason=bench", "-e", '{"rollback_batches": ["100%"]}')}
+        order = ("naive", "conveyor") if pair % 2 == 0 else ("conveyor", "naive")
+        deploys.append(dict((kind, runs[kind]()) for kind in order))
+        rollbacks.append(dict((kind, backs[kind]()) for kind in order))
+    report_pairs("deploy 1.0.0 -> 2.0.0/1.1.0, %d hosts, batches of 2" % hosts, deploys, [2])
+    report_pairs("rollback all at once,  %d hosts" % hosts, rollbacks, None)
 
 
-def bench_rollback(hosts):
-    elapsed, dummy = playbook("playbooks/rollback.yml", "-e", "rollback_to=1.0.0", "-e", "rollback_reason=bench",
-                              "-e", '{"rollback_batches": ["100%"]}')
-    print("rollback all at once,      %2d hosts:            %6.1f s wall" % (hosts, elapsed))
-    playbook("deploy.yml", "-e", "app_version=2.0.0", "-e", "rolling_force=true")
+def report_pairs(title, pairs, batches):
+    ratios = [pair["conveyor"]["seconds"] / pair["naive"]["seconds"] for pair in pairs]
+    walls = {kind: [pair[kind]["seconds"] for pair in pairs] for kind in ("conveyor", "naive")}
+    print("%s: conveyor %s s, naive %s s; ratio per pair %s, median %.2fx" % (
+        title, "/".join("%.1f" % w for w in walls["conveyor"]), "/".join("%.1f" % w for w in walls["naive"]),
+        " ".join("%.2f" % r for r in ratios), statistics.median(ratios)))
+    first = pairs[0]
+    line = "  task results per app host: conveyor %s, naive %s; module executions per app host: conveyor %s" % (
+        spread(task_results(first["conveyor"]["report"])), spread(task_results(first["naive"]["report"])),
+        spread(dict((h, n) for h, n in module_executions(first["conveyor"]["report"]).items() if h.startswith("app"))))
+    if batches:
+        line += "; floor (sum of the batches' slowest gates) %s s" % "/".join(
+            "%.1f" % floor(pair["conveyor"]["report"], batches) for pair in pairs)
+    print(line)
+    traffic = [pair["conveyor"]["traffic"] for pair in pairs]
+    print("  requests through HAProxy during the conveyor runs: %s sent at %s rps, failed %s%s" % (
+        "/".join(str(t["sent"]) for t in traffic), "/".join("%.0f" % t["rate"] for t in traffic),
+        "/".join(str(t["failed"]) for t in traffic),
+        "" if not any(t["failed"] for t in traffic) else " (%s)" % "; ".join(
+            ", ".join("%s x%d" % item for item in sorted(t["reasons"].items())) for t in traffic if t["failed"])))
+
+
+def bench_scale(sizes=(5, 20)):
+    """The same deploy at rolling_batches ["25%"] on a small and a large fleet."""
+    batches = '{"rolling_batches": ["25%"], "rolling_bake_seconds": 0}'
+    walls = {}
+    for hosts in sizes:
+        lab(hosts)
+        playbook("deploy.yml", "-e", "app_version=1.0.0", "-e", "rolling_force=true", "-e", batches,
+                 "-e", "rolling_min_healthy_percent=0")
+        run = timed("conveyor", "deploy.yml", "-e", "app_version=2.0.0", "-e", batches)
+        walls[hosts] = run["seconds"]
+        print("deploy at 25 %%, %2d hosts (%d batches): %.1f s wall, floor %.1f s, task results per app host %s, "
+              "failed requests %d of %d" % (hosts, len(batch_sizes(["25%"], hosts)), run["seconds"],
+                                           floor(run["report"], ["25%"]), spread(task_results(run["report"])),
+                                           run["traffic"]["failed"], run["traffic"]["sent"]))
+    print("scale: %d hosts take %.2fx the time of %d hosts (target <= 1.3x)" % (
+        sizes[1], walls[sizes[1]] / walls[sizes[0]], sizes[0]))
 
 
 def config_without_callbacks(directory):
@@ -145,11 +253,12 @@ def bench_callbacks(hosts, pairs=int(os.environ.get("BENCH_PAIRS", "6"))):
 
 
 def main():
-    print("conveyor.deploy benchmarks on the lab (1 MiB artifacts; reference: ansistrano ~93 s for 10 hosts at 25 %)")
-    for hosts in (4, 10):
-        bench_deploy(hosts)
-        bench_rollback(hosts)
+    print("conveyor.deploy benchmarks on the lab (1 MiB artifacts; yardstick: tests/bench/naive.yml, what an operator "
+          "writes by hand with ansible.builtin; traffic %d rps from %d clients during timed runs)"
+          % (Traffic.RATE, Traffic.WORKERS))
+    bench_against_naive(10)
     bench_callbacks(10)
+    bench_scale()
     lab(int(os.environ.get("LAB_HOSTS", "4")))
 
 
