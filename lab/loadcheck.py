@@ -10,10 +10,39 @@ import argparse
 import http.client
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
+
+
+class Background(object):
+    """This script in a subprocess for the length of a ``with`` block; ``summary`` holds its JSON afterwards.
+
+    Bounded like the script: ``duration`` seconds and ``max_requests`` at most, stopped at the block's end.
+    """
+
+    def __init__(self, rate=25, workers=4, duration=600, max_requests=50000):
+        self.args = ["--rate", str(rate), "--workers", str(workers), "--duration", str(duration),
+                     "--max-requests", str(max_requests)]
+        self.summary = None
+
+    def __enter__(self):
+        directory = tempfile.mkdtemp(prefix="conveyor-load-")
+        self.stop_file = os.path.join(directory, "stop")
+        self.out = os.path.join(directory, "summary.json")
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--stop-file", self.stop_file,
+                                      "--out", self.out] + self.args)
+        time.sleep(1)
+        return self
+
+    def __exit__(self, *exc):
+        open(self.stop_file, "w").close()
+        self.proc.wait(timeout=60)
+        with open(self.out) as handle:
+            self.summary = json.load(handle)
 
 
 def one_request(host, port, path, timeout):

@@ -11,7 +11,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, ".collections"))
+sys.path.insert(0, os.path.join(ROOT, "lab"))
 from ansible_collections.conveyor.deploy.plugins.filter.rolling import batch_sizes  # noqa: E402
+from loadcheck import Background  # noqa: E402
 BIN = os.path.join(ROOT, ".venv", "bin")
 ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
            ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"), PATH=BIN + os.pathsep + os.environ["PATH"])
@@ -88,26 +90,13 @@ def floor(report, batches):
     return total
 
 
-class Traffic(object):
-    """lab/loadcheck.py through the load balancer: bounded (count and time), loopback only."""
+class Traffic(Background):
+    """The bench's request loop through HAProxy: at least 100 rps from several clients, bounded."""
 
     RATE, WORKERS = 120, 8
 
-    def __enter__(self):
-        self.dir = tempfile.mkdtemp(prefix="conveyor-bench-load-")
-        self.stop = os.path.join(self.dir, "stop")
-        self.out = os.path.join(self.dir, "summary.json")
-        self.proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "lab", "loadcheck.py"), "--rate",
-                                      str(self.RATE), "--workers", str(self.WORKERS), "--duration", "600",
-                                      "--max-requests", "80000", "--stop-file", self.stop, "--out", self.out])
-        time.sleep(1)
-        return self
-
-    def __exit__(self, *exc):
-        open(self.stop, "w").close()
-        self.proc.wait(timeout=60)
-        with open(self.out) as handle:
-            self.summary = json.load(handle)
+    def __init__(self):
+        super().__init__(rate=self.RATE, workers=self.WORKERS, duration=600, max_requests=80000)
 
 
 def timed(kind, name, *extra):

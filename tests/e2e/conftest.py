@@ -9,12 +9,13 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "lab"))
+from loadcheck import Background  # noqa: E402  pylint: disable=wrong-import-position
 VENV_BIN = os.path.join(ROOT, ".venv", "bin")
 INVENTORY = os.path.join(ROOT, "inventories", "lab")
 ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
@@ -83,26 +84,11 @@ def _parse_manifests(text):
         found.append(obj)
 
 
-class Traffic(object):
+class Traffic(Background):
     """A bounded request loop (lab/loadcheck.py) through the load balancer."""
 
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="conveyor-load-")
-        self.stop_file = os.path.join(self.dir, "stop")
-        self.out = os.path.join(self.dir, "summary.json")
-        self.proc = None
-
-    def __enter__(self):
-        self.proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "lab", "loadcheck.py"), "--rate", "25",
-                                      "--duration", "600", "--stop-file", self.stop_file, "--out", self.out])
-        time.sleep(1)
-        return self
-
     def __exit__(self, *exc):
-        open(self.stop_file, "w").close()
-        self.proc.wait(timeout=30)
-        with open(self.out) as handle:
-            self.summary = json.load(handle)
+        super().__exit__(*exc)
         print("traffic: sent %(sent)d, failed %(failed)d in %(seconds)ss, versions %(versions)s, reasons %(reasons)s"
               % self.summary)
 
