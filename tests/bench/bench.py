@@ -168,10 +168,10 @@ def bench_scale(sizes=(5, 20)):
                  "-e", "rolling_min_healthy_percent=0")
         run = timed("conveyor", "deploy.yml", "-e", "app_version=2.0.0", "-e", batches)
         walls[hosts] = run["seconds"]
+        figures = (hosts, len(batch_sizes(["25%"], hosts)), run["seconds"], floor(run["report"], ["25%"]),
+                   spread(task_results(run["report"])), run["traffic"]["failed"], run["traffic"]["sent"])
         print("deploy at 25 %%, %2d hosts (%d batches): %.1f s wall, floor %.1f s, task results per app host %s, "
-              "failed requests %d of %d" % (hosts, len(batch_sizes(["25%"], hosts)), run["seconds"],
-                                           floor(run["report"], ["25%"]), spread(task_results(run["report"])),
-                                           run["traffic"]["failed"], run["traffic"]["sent"]))
+              "failed requests %d of %d" % figures)
     print("scale: %d hosts take %.2fx the time of %d hosts (target <= 1.3x)" % (
         sizes[1], walls[sizes[1]] / walls[sizes[0]], sizes[0]))
 
