@@ -125,7 +125,6 @@ def needs_result(task):
     return _runinfo.action_of(task) in _STATEFUL and (state is None or "{{" in str(state))
 
 
-_CUTOVER = _runinfo.COLLECTION + ".cutover"
 _STATEFUL = tuple(_runinfo.COLLECTION + "." + name for name in ("release", "deploy_lock", "haproxy_server"))
 
 
@@ -320,7 +319,7 @@ class CallbackModule(CallbackBase):
         module_args = None
         if needs_result(task):
             module_args = (result.result.get("invocation") or {}).get("module_args")
-        if _runinfo.action_of(task) == _CUTOVER:
+        if _runinfo.action_of(task) == _runinfo.CUTOVER:
             return self.recorder.task_steps(result.host.get_name(), result.result.get("phases") or [], failed=failed)
         phase = phase_of(task, module_args)
         extra_hosts = ()

@@ -113,7 +113,6 @@ from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.conveyor.deploy.plugins.plugin_utils import _runinfo
 
-_CUTOVER = _runinfo.COLLECTION + ".cutover"
 SECRET_VARS = {"url": "conveyor_notify_url", "slack_url": "conveyor_notify_slack_url", "token": "conveyor_notify_token"}
 
 
@@ -314,7 +313,7 @@ class CallbackModule(CallbackBase):
     def v2_runner_on_failed(self, result, ignore_errors=False):
         if not ignore_errors and self.run["announced"]:
             self._host_failed(result, "failed")
-            if _runinfo.action_of(result.task) == _CUTOVER and result.result.get("outcome") == "reverted":
+            if _runinfo.action_of(result.task) == _runinfo.CUTOVER and result.result.get("outcome") == "reverted":
                 self._send("auto_rollback", "%s: %s failed and was rolled back automatically to its previous release"
                            % (self._describe(), result.host.get_name()), host=result.host.get_name(), scope="host")
 

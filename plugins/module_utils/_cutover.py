@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.conveyor.deploy.plugins.module_utils._health import Tracker, summarise, latency_summary
+from ansible_collections.conveyor.deploy.plugins.module_utils._health import latency_summary, probe_until, summarise
 
 MAX_ATTEMPTS_RETURNED = 20
 # Outcomes of one host's cutover (the engine maps them to the run's vocabulary).
@@ -47,30 +47,13 @@ class Timeline(object):
 
 
 def gate(probe, settings, version, clock=time.monotonic, sleep=time.sleep):
-    """Probe until ``success_threshold`` successes in a row, ``failure_threshold`` failures, or the timeout.
+    """The health gate on ``version``: ``probe(version)`` until decided (_health.probe_until).
 
-    ``probe(version)`` returns ``(ok, status, latency_ms, reason)``.  Returns the gate's result
-    as a dict: passed, summary, attempts (the last few), latency and elapsed_s.
+    Returns a dict: passed, summary, attempts (the last few), latency and elapsed_s.
     """
-    tracker = Tracker(settings["success_threshold"], settings["failure_threshold"], 0, settings["start_period"])
-    attempts, latencies = [], []
-    start = clock()
-    timed_out = False
-    while True:
-        at = clock() - start
-        ok, status, latency, reason = probe(version)
-        latencies.append(latency)
-        tracker.record(ok, clock() - start, reason)
-        attempts.append(dict(n=tracker.attempts, at_s=round(at, 2), ok=ok, status=status,
-                             latency_ms=round(latency, 1), reason=reason))
-        if tracker.passed or tracker.failed:
-            break
-        if clock() - start + settings["interval"] >= settings["timeout"]:
-            timed_out = True
-            break
-        if settings["interval"]:
-            sleep(settings["interval"])
-    elapsed = clock() - start
+    tracker, attempts, latencies, elapsed, timed_out = probe_until(
+        lambda: probe(version), settings["success_threshold"], settings["failure_threshold"], 0,
+        settings["start_period"], settings["interval"], settings["timeout"], clock=clock, sleep=sleep)
     latency = latency_summary(latencies)
     what = "%s on %s" % (settings.get("name") or "health", version)
     return dict(passed=tracker.passed, summary=summarise(tracker.passed, tracker, elapsed, latency, attempts, what,

@@ -143,6 +143,6 @@ class RuntimeAPI(object):
             raise HAProxyError("HAProxy refused to set %s/%s to %s: %s" % (backend, server, state, answer))
 
     def set_health_up(self, backend, server):
-        """Mark a server's health check up now (HAProxy keeps checking it). False when HAProxy refuses,
-        for example because the server has no health check."""
-        return not self.command("set server %s/%s health up" % (backend, server)).strip()
+        """Mark a server's health check up now; HAProxy keeps checking it. A refusal (a server without a
+        health check) is left to the caller's wait for the server to be up."""
+        self.command("set server %s/%s health up" % (backend, server))

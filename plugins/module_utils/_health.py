@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 try:
     import jmespath
@@ -112,6 +113,34 @@ class Tracker(object):
     @property
     def failed(self):
         return self.failure_threshold > 0 and self.failures >= self.failure_threshold
+
+
+def probe_until(probe, success_threshold, failure_threshold, samples=0, start_period=0.0, interval=1.0, timeout=60.0,
+                clock=time.monotonic, sleep=time.sleep):
+    """Call ``probe()`` until the Tracker decides or ``timeout`` seconds pass.
+
+    ``probe()`` returns ``(ok, status, latency_ms, reason)``.  Returns ``(tracker, attempts,
+    latencies, elapsed, timed_out)``; each attempt is ``{n, at_s, ok, status, latency_ms, reason}``.
+    """
+    tracker = Tracker(success_threshold, failure_threshold, samples, start_period)
+    attempts, latencies = [], []
+    start = clock()
+    timed_out = False
+    while True:
+        at = clock() - start
+        ok, status, latency, reason = probe()
+        latencies.append(latency)
+        tracker.record(ok, clock() - start, reason)
+        attempts.append(dict(n=tracker.attempts, at_s=round(at, 2), ok=ok, status=status,
+                             latency_ms=round(latency, 1), reason=reason))
+        if tracker.passed or tracker.failed:
+            break
+        if clock() - start + interval >= timeout:
+            timed_out = True
+            break
+        if interval:
+            sleep(interval)
+    return tracker, attempts, latencies, clock() - start, timed_out
 
 
 def summarise(passed, tracker, elapsed, latency, attempts, what, timed_out):

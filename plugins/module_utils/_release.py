@@ -117,7 +117,7 @@ def normalise_sha256(value):
 MAX_LINK_HOPS = 40
 
 
-def _parts(path):
+def path_parts(path):
     """Components of an archive-relative path, ``.`` and empty ones dropped, ``..`` kept."""
     return [part for part in path.split("/") if part not in ("", ".")]
 
@@ -147,7 +147,7 @@ def _resolve(tree, parts):
                 return "loop"
             if entry[1].startswith("/"):
                 return None
-            queue = _parts(entry[1]) + queue
+            queue = path_parts(entry[1]) + queue
             continue
         resolved.append(part)
     return resolved
@@ -188,7 +188,7 @@ def member_problems(members):
         if name.startswith("/"):
             problems.append("%s: absolute path" % name)
             continue
-        parts = _parts(name)
+        parts = path_parts(name)
         if ".." in parts:
             problems.append("%s: '..' in the path" % name)
             continue
@@ -213,13 +213,13 @@ def member_problems(members):
             if target.startswith("/"):
                 problems.append("%s: symlink to absolute path %s" % (name, target))
                 continue
-            found = _resolve(tree, parts[:-1] + _parts(target))
+            found = _resolve(tree, parts[:-1] + path_parts(target))
             if found is None or found == "loop":
                 problems.append("%s: symlink %s (%s)" % (
                     name, "loop" if found == "loop" else "pointing outside the release", target))
                 continue
         elif kind == "hardlink":
-            target_parts = _parts(member.linkname)
+            target_parts = path_parts(member.linkname)
             if member.linkname.startswith("/") or ".." in target_parts or \
                     (tree.get("/".join(target_parts)) or ("",))[0] != "file":
                 problems.append("%s: hard link to %s, which is not an earlier regular file of the archive "
@@ -230,7 +230,7 @@ def member_problems(members):
     # Every symlink once more, against the complete archive.
     for path, (kind, target) in sorted(tree.items()):
         if kind == "symlink":
-            found = _resolve(tree, _parts(path)[:-1] + _parts(target))
+            found = _resolve(tree, path_parts(path)[:-1] + path_parts(target))
             if found is None or found == "loop":
                 problems.append("%s: symlink %s (%s) once later members are in place" % (
                     path, "loop" if found == "loop" else "pointing outside the release", target))

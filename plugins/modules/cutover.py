@@ -236,9 +236,11 @@ msg:
 """
 
 import os
+import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.six.moves.urllib.parse import urlsplit
 
 from ansible_collections.conveyor.deploy.plugins.module_utils._cutover import FAILED, REVERTED, StepError, cutover, gate
 from ansible_collections.conveyor.deploy.plugins.module_utils._health import HAS_JMESPATH, compile_assertions
@@ -264,6 +266,10 @@ class SystemdHost(object):
         self.probe_params = dict(url=health["url"], method="GET", headers={}, body=None,
                                  request_timeout=health["request_timeout"], validate_certs=health["validate_certs"],
                                  ca_path=None, status_codes=health["status_codes"], body_regex=health["body_regex"])
+        self.pattern = re.compile(health["body_regex"]) if health["body_regex"] else None
+        keys = ("success_threshold", "failure_threshold", "interval", "start_period", "timeout")
+        self.settings = dict((key, health[key]) for key in keys)
+        self.settings["name"] = health["name"] or urlsplit(health["url"]).path or "/"
 
     def activate(self, release_id, force):
         try:
@@ -290,24 +296,9 @@ class SystemdHost(object):
             raise StepError("systemctl %s %s: %s" % (self.params["restart"], self.params["service"], cause))
 
     def gate(self, version):
-        return gate(lambda v: probe_http(self.probe_params, self.assertions(v), self.pattern), self.gate_settings(),
-                    version)
-
-    def gate_settings(self):
-        health = self.params["health"]
-        keys = ("success_threshold", "failure_threshold", "interval", "start_period", "timeout")
-        settings = dict((key, health[key]) for key in keys)
-        settings["name"] = health["name"] or _path_of(health["url"])
-        return settings
-
-    def assertions(self, version):
-        health = self.params["health"]
-        wanted = list(health["json_assertions"])
-        if health["version_query"]:
-            wanted.append(dict(query=health["version_query"], equals=version))
-        return compile_assertions(wanted)
-
-    pattern = None
+        """The gate on ``version``, its assertions compiled once for every probe."""
+        compiled = assertions(self.params["health"], version)
+        return gate(lambda v: probe_http(self.probe_params, compiled, self.pattern), self.settings, version)
 
     def mark(self, release_id, state, reason):
         try:
@@ -337,9 +328,12 @@ def censored(text, secrets):
     return text
 
 
-def _path_of(url):
-    rest = url.split("://", 1)[-1]
-    return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+def assertions(health, version):
+    """The health JSON assertions plus, with a version query, the version expected, compiled."""
+    wanted = list(health["json_assertions"])
+    if health["version_query"]:
+        wanted.append(dict(query=health["version_query"], equals=version))
+    return compile_assertions(wanted)
 
 
 def describe_service(service, state, journal):
@@ -384,10 +378,14 @@ def validate(module):
     if (health["json_assertions"] or health["version_query"]) and not HAS_JMESPATH:
         module.fail_json(msg=missing_required_lib("jmespath") + " (install python3-jmespath on the host)")
     try:
-        compile_assertions(list(health["json_assertions"]) +
-                           ([dict(query=health["version_query"], equals="")] if health["version_query"] else []))
+        assertions(health, "")
     except ValueError as exc:
         module.fail_json(msg="Invalid health: %s." % exc)
+    if health["body_regex"]:
+        try:
+            re.compile(health["body_regex"])
+        except re.error as exc:
+            module.fail_json(msg="Invalid health.body_regex %r: %s." % (health["body_regex"], exc))
     if params["restart_timeout"] < 1:
         module.fail_json(msg="Invalid restart_timeout %d: give at least 1 second." % params["restart_timeout"])
 
@@ -430,12 +428,6 @@ def main():
     )
     validate(module)
     host = SystemdHost(module)
-    if module.params["health"]["body_regex"]:
-        import re
-        try:
-            host.pattern = re.compile(module.params["health"]["body_regex"])
-        except re.error as exc:
-            module.fail_json(msg="Invalid health.body_regex %r: %s." % (module.params["health"]["body_regex"], exc))
     params = module.params
     target = dict(release_id=params["release_id"], version=params["version"])
     previous = dict(release_id=params["previous_release_id"], version=params["previous_version"]) \

@@ -210,6 +210,7 @@ elapsed_s:
   sample: 2.1
 """
 
+import functools
 import re
 import socket
 import time
@@ -217,7 +218,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.conveyor.deploy.plugins.module_utils._health import (
-    HAS_JMESPATH, Tracker, compile_assertions, latency_summary, summarise,
+    HAS_JMESPATH, compile_assertions, latency_summary, probe_until, summarise,
 )
 from ansible_collections.conveyor.deploy.plugins.module_utils._probe import probe_http, short as _short
 
@@ -288,30 +289,14 @@ def describe(params):
 
 def run_checks(module, pattern, compiled):
     params = module.params
-    tracker = Tracker(params["success_threshold"], params["failure_threshold"], params["samples"], params["start_period"])
-    attempts, latencies = [], []
-    start = time.monotonic()
-    timed_out = False
-    while True:
-        at = time.monotonic() - start
-        if params["type"] == "http":
-            ok, status, latency, reason = probe_http(params, compiled, pattern)
-        elif params["type"] == "tcp":
-            ok, status, latency, reason = probe_tcp(params)
-        else:
-            ok, status, latency, reason = probe_command(module, params, pattern)
-        latencies.append(latency)
-        tracker.record(ok, time.monotonic() - start, reason)
-        attempts.append(dict(n=tracker.attempts, at_s=round(at, 2), ok=ok, status=status,
-                             latency_ms=round(latency, 1), reason=reason))
-        if tracker.passed or tracker.failed:
-            break
-        if time.monotonic() - start + params["interval"] >= params["timeout"]:
-            timed_out = True
-            break
-        if params["interval"]:
-            time.sleep(params["interval"])
-    return tracker, attempts, latencies, time.monotonic() - start, timed_out
+    if params["type"] == "http":
+        probe = functools.partial(probe_http, params, compiled, pattern)
+    elif params["type"] == "tcp":
+        probe = functools.partial(probe_tcp, params)
+    else:
+        probe = functools.partial(probe_command, module, params, pattern)
+    return probe_until(probe, params["success_threshold"], params["failure_threshold"], params["samples"],
+                       params["start_period"], params["interval"], params["timeout"])
 
 
 def main():

@@ -28,7 +28,7 @@ description:
     C(O_EXCL|O_NOFOLLOW) below directories checked with C(lstat), and tarfile's C(data) filter is asked
     too where the host's Python has it. No file of a staged release may have more than one link."
   - Shared paths are never linked through a symlink the archive made, nor created through a symlink
-    below C(shared/) that root does not own (the app user owns those directories)."
+    below C(shared/) that root does not own (the app user owns those directories).
   - O(state=active) verifies the manifest and the content digest, then switches C(current) with a new
     symlink renamed over the old one, and returns the release it replaced.
   - O(state=good) and O(state=failed) record the verification outcome. A failed release is never
@@ -247,7 +247,7 @@ from ansible.module_utils.urls import fetch_url
 from ansible_collections.conveyor.deploy.plugins.module_utils._release import (
     MANIFEST, MANIFEST_FORMAT, TMP_PREFIX, Layout, ReleaseError, activate_release, append_history,
     app_root_problem, harden_tree, isoformat, list_releases, manifest_problems, mark_release, member_problems,
-    normalise_sha256, read_manifest, release_id_problem, select_prune, tree_digest, write_json_atomic,
+    normalise_sha256, path_parts, read_manifest, release_id_problem, select_prune, tree_digest, write_json_atomic,
 )
 
 CHUNK = 1 << 20
@@ -368,10 +368,6 @@ def _write_file(source, target, mode, mtime):
     os.utime(target, (mtime, mtime), follow_symlinks=False)
 
 
-def _member_parts(name):
-    return [part for part in name.split("/") if part not in ("", ".")]
-
-
 def extract(tar, member, tmp_dir, written):
     """Extract one member that member_problems() accepted, never following or replacing a link.
 
@@ -379,7 +375,7 @@ def extract(tar, member, tmp_dir, written):
     the earlier file it names, so no file of a release shares its inode with anything.
     """
     _data_filter_check(member, tmp_dir)
-    parts = _member_parts(member.name)
+    parts = path_parts(member.name)
     if not parts:
         return
     target = _disk_path(tmp_dir, parts, member.name)
@@ -395,7 +391,7 @@ def extract(tar, member, tmp_dir, written):
         return
     mode = member.mode & 0o777
     if member.islnk():
-        origin = written.get("/".join(_member_parts(member.linkname)))
+        origin = written.get("/".join(path_parts(member.linkname)))
         if origin is None:
             raise ReleaseError("Refusing the artifact: hard link %s names %s, which is not an earlier regular file "
                                "of the archive." % (member.name, member.linkname), unsafe_members=[member.name])
@@ -466,7 +462,7 @@ def _real_dirs(root, parts, uid=None, gid=None, trusted_uid=None):
 
 def link_shared(module, layout, tmp_dir, uid, gid):
     for given in module.params["shared_paths"]:
-        parts = _member_parts(given)
+        parts = path_parts(given)
         if not parts or ".." in parts or given.startswith("/"):
             raise ReleaseError("Could not link shared path %r: use a relative path without '..'." % given)
         rel = "/".join(parts)

@@ -16,6 +16,8 @@ import os
 import socket
 
 COLLECTION = "conveyor.deploy"
+# The module that moves a host in one execution and times its own steps.
+CUTOVER = COLLECTION + ".cutover"
 CENSORED = "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
 
 # The summaries the collection's roles publish with set_stats, and the kind of run each means.
