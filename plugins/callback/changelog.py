@@ -78,7 +78,6 @@ EXAMPLES = r"""
 
 import datetime
 import os
-import uuid
 
 from ansible import context
 from ansible.plugins.callback import CallbackBase
@@ -136,7 +135,7 @@ class RunRecorder(object):
         self.started = now()
         self.playbook = playbook
         self.check_mode = check_mode
-        self.run_id = str(uuid.uuid4())
+        self.run_id = _runinfo.shared_run_id()
         self.extra_vars = {}
         self.context = {}
         self.relevant = False

@@ -106,7 +106,6 @@ import ssl
 import threading
 import time
 import urllib.error
-import uuid
 
 from ansible.module_utils.urls import Request, make_context
 from ansible.plugins.callback import CallbackBase
@@ -238,7 +237,7 @@ class CallbackModule(CallbackBase):
         self.events = set(self.get_option("events") or [])
 
     def _new_run(self, playbook):
-        self.run = {"run_id": str(uuid.uuid4()), "playbook": playbook, "kind": _runinfo.kind_of(playbook, {}),
+        self.run = {"run_id": _runinfo.shared_run_id(), "playbook": playbook, "kind": _runinfo.kind_of(playbook, {}),
                     "context": {}, "extra": {}, "configured": False, "announced": False, "failed_hosts": set(), "auto_rollback": False}
 
     def _start_dispatcher(self, secrets):

@@ -560,6 +560,7 @@ def activate_release(layout, release_id, owner="root", verify_content=True, forc
     manifest["activated_at"] = isoformat()
     manifest["activated_reason"] = reason
     manifest["activated_from"] = current_id
+    manifest["activated_run"] = run_id
     write_json_atomic(os.path.join(layout.release_dir(release_id), MANIFEST), manifest)
     append_history(layout, "activate", release_id, manifest.get("version"), run_id=run_id,
                    previous=current_id, forced=force or None)

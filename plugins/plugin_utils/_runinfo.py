@@ -10,6 +10,7 @@ they write.
 
 from __future__ import annotations
 
+import binascii
 import datetime
 import getpass
 import os
@@ -28,6 +29,29 @@ STATS_KINDS = (("conveyor_rollback", "rollback"), ("conveyor_deploy", "deploy"),
 CHANGE_VARS = {"change_id": "change_id", "change_approver": "approver", "override_reason": "override_reason"}
 AWX_VARS = {"job_id": ("awx_job_id", "tower_job_id"), "template": ("awx_job_template_name", "tower_job_template_name"),
             "launched_by": ("awx_user_name", "tower_user_name"), "workflow_job_id": ("awx_workflow_job_id",)}
+
+
+# The run id of one ansible-playbook process, shared by the callbacks and the run object.
+RUN_ID_ENV = "CONVEYOR_RUN_ID"
+
+
+def new_run_id(moment=None, rand=os.urandom):
+    """``<UTC second>-<8 hex>``: sortable, and unique since it is also the lock token."""
+    moment = moment or datetime.datetime.now(datetime.timezone.utc)
+    return "%s-%s" % (moment.strftime("%Y%m%dT%H%M%SZ"), binascii.hexlify(rand(4)).decode("ascii"))
+
+
+def shared_run_id(environ=os.environ, moment=None, rand=os.urandom):
+    """The run id of this ansible-playbook process: the callbacks and the plan share it.
+
+    The first caller (a callback, when the playbook starts) fixes it in the environment; the
+    workers Ansible starts later inherit it, so the plan reads the same id.
+    """
+    found = environ.get(RUN_ID_ENV)
+    if not found:
+        found = new_run_id(moment, rand)
+        environ[RUN_ID_ENV] = found
+    return found
 
 
 def utcnow():

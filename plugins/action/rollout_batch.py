@@ -1,0 +1,140 @@
+# -*- coding: utf-8 -*-
+# Copyright: conveyor.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of conveyor.deploy.rollout_batch: one load-balancer call per batch, and the batch's judgement."""
+
+from __future__ import annotations
+
+import time
+
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.conveyor.deploy.plugins.action.deploy_window import decide as window_decision
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _rollout
+
+display = Display()
+
+ARGUMENT_SPEC = {
+    "step": {"type": "str", "choices": ["drain", "done"], "required": True},
+    "direction": {"type": "str", "choices": ["forward", "recover"], "default": "forward"},
+    "drain_var": {"type": "str", "default": "__rolling_drain"},
+    "cutover_var": {"type": "str", "default": "__rolling_cutover"},
+    "record_var": {"type": "str", "default": "__rolling_batch"},
+}
+HAPROXY_SERVER = "conveyor.deploy.haproxy_server"
+
+
+def window_problem(run, direction):
+    """Why no new batch of a deploy may start (the window closed), or ''."""
+    policy = run["policy"]
+    if run["kind"] != "deploy" or direction != "forward" or not policy["windows"] or policy["override_reason"]:
+        return ""
+    found = window_decision({"windows": policy["windows"], "environment": policy["environment"],
+                             "now": policy["window_now"] or None,
+                             "clock_start": run["t_start"] if policy["window_now"] else None,
+                             "override_reason": "", "fail_when_closed": False})
+    if found["allowed"]:
+        return ""
+    return "the deployment window closed before this batch: %s (%s); next window: %s" % (
+        found["rule"], found["reason"], found.get("next_open") or "none")
+
+
+def served(answer):
+    return sum(int(server.get("served") or 0) for server in (answer or {}).get("servers") or [])
+
+
+class ActionModule(ActionBase):
+    """Drain a batch, or re-enable it and judge it, on the load-balancer host the task is delegated to."""
+
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        task_vars = task_vars or {}
+        run = task_vars.get("rolling_run")
+        if not isinstance(run, dict) or not run.get("run_id"):
+            result.update(failed=True, msg="rolling_run is not set: the prepare entry point must run first")
+            return result
+        hostvars = task_vars.get("hostvars") or {}
+        batches = self.batches(run, hostvars, args["direction"])
+        play_batch = list(task_vars.get("ansible_play_batch") or [])
+        planned = next((batch for batch in batches if set(batch) & set(play_batch)), play_batch)
+        index = batches.index(planned) + 1 if planned in batches else 0
+        if args["step"] == "drain":
+            result.update(self.drain(run, args, task_vars, planned, play_batch, index, len(batches)))
+        else:
+            result.update(self.done(run, args, task_vars, hostvars, planned, play_batch, index, batches))
+        return result
+
+    @staticmethod
+    def batches(run, hostvars, direction):
+        if direction == "forward":
+            return run["batches"]
+        rows = _rollout.records_of(run, hostvars, "__rolling_batch")
+        return _rollout.recovery(run, rows, _rollout.window_closed(run, hostvars))[1]
+
+    def lb_call(self, run, servers, state, task_vars, **extra):
+        lb = run["lb"]
+        args = dict(socket=lb["socket"], backend=lb["backend"], servers=servers, state=state, **extra)
+        return self._execute_module(module_name=HAPROXY_SERVER, module_args=args, task_vars=task_vars)
+
+    def drain(self, run, args, task_vars, planned, play_batch, index, total):
+        moving = [host for host in planned if host in play_batch]
+        out = {"changed": False, "index": index, "batches": total, "hosts": planned, "moving": moving,
+               "closed": "", "drain": None, "served_before": None}
+        closed = window_problem(run, args["direction"])
+        if closed:
+            display.display("Batch %d of %d not started: %s" % (index, total, closed))
+            return dict(out, moving=[], closed=closed, msg=closed)
+        if run["lb"].get("enabled") and moving:
+            answer = self.lb_call(run, [run["moves"][host]["lb_name"] for host in moving], "drained", task_vars,
+                                  min_healthy_percent=run["policy"]["min_healthy_percent"],
+                                  wait_timeout=run["policy"]["drain_timeout"])
+            keep = {key: answer.get(key) for key in ("msg", "waited_s", "failed", "changed")}
+            out.update(drain=keep, changed=bool(answer.get("changed")), served_before=served(answer),
+                       diff=answer.get("diff"))
+            if answer.get("failed"):
+                return dict(out, moving=[], msg="drain: %s" % answer.get("msg"))
+        return dict(out, msg="batch %d of %d: %s" % (index, total, ", ".join(moving) or "nothing to move"))
+
+    def done(self, run, args, task_vars, hostvars, planned, play_batch, index, batches):
+        drain = task_vars.get(args["drain_var"]) or {}
+        moving = list(drain.get("moving") or [])
+        labels = _rollout.LABELS["recover"] if args["direction"] == "recover" else run["labels"]
+        results = {}
+        for host in moving:
+            if host in play_batch:
+                results[host] = hostvars[host].get(args["cutover_var"])
+        drain_view = dict(drain.get("drain") or {})
+        if drain.get("msg", "").startswith("drain:"):
+            drain_view.update(failed=True, msg=drain["msg"][len("drain: "):])
+        record = _rollout.judge_batch(run, planned, moving, results, labels, drain_view, None,
+                                      closed=drain.get("closed") or "")
+        enable = None
+        out = {"changed": False}
+        if run["lb"].get("enabled") and moving:
+            back = [host for host in moving if host in play_batch and record["hosts"][host]["outcome"] != "failed"]
+            if back:
+                up = [run["moves"][host]["lb_name"] for host in back] if run["policy"]["mark_up"] else []
+                answer = self.lb_call(run, [run["moves"][host]["lb_name"] for host in back], "enabled", task_vars,
+                                      wait_timeout=run["policy"]["up_timeout"], mark_up=up)
+                enable = {key: answer.get(key) for key in ("msg", "failed")}
+                out.update(changed=bool(answer.get("changed")), diff=answer.get("diff"), served_after=served(answer))
+                record = _rollout.judge_batch(run, planned, moving, results, labels, drain_view, enable,
+                                              closed=drain.get("closed") or "")
+        record.update(index=index, batches=len(batches), direction=args["direction"],
+                      served_before=drain.get("served_before"), served_after=out.get("served_after"))
+        rows = dict(_rollout.records_of(run, hostvars, args["record_var"]))
+        rows.update(record["hosts"])
+        line, figures = _rollout.progress(run, record, rows, time.time(),
+                                          "Recovery batch" if args["direction"] == "recover" else "Batch", batches)
+        display.display(line)
+        if (not record["stop"] and args["direction"] == "forward" and index < len(batches)
+                and run["policy"]["bake_seconds"] > 0 and not self._task.check_mode):
+            display.display("Baking %s s before the next batch" % run["policy"]["bake_seconds"])
+            time.sleep(run["policy"]["bake_seconds"])
+        out.update(record, msg=line, figures=figures)
+        return out

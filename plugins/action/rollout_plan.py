@@ -1,0 +1,140 @@
+# -*- coding: utf-8 -*-
+# Copyright: conveyor.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of conveyor.deploy.rollout_plan: build the run object once, on the controller."""
+
+from __future__ import annotations
+
+import re
+
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _rollout, _runinfo
+
+display = Display()
+
+ARGUMENT_SPEC = {
+    "step": {"type": "str", "choices": ["plan", "commit"], "default": "plan"},
+    "kind": {"type": "str", "choices": ["deploy", "rollback"], "default": "deploy"},
+    "version": {"type": "str"},
+    "release_id": {"type": "str"},
+    "reason": {"type": "str", "default": ""},
+    "batches": {"type": "raw", "default": [1, "25%", "100%"]},
+    "min_healthy_percent": {"type": "float", "default": 50},
+    "failure_policy": {"type": "str", "choices": ["rollback_fleet", "halt"], "default": "rollback_fleet"},
+    "bake_seconds": {"type": "float", "default": 0},
+    "fleet_size": {"type": "int"},
+    "app_root": {"type": "str", "default": ""},
+    "lb": {"type": "dict", "default": {}},
+    "drain_timeout": {"type": "float", "default": 60},
+    "up_timeout": {"type": "float", "default": 60},
+    "mark_up": {"type": "bool", "default": True},
+    "windows": {"type": "dict", "default": {}},
+    "window_now": {"type": "str", "default": ""},
+    "override_reason": {"type": "str", "default": ""},
+    "environment": {"type": "str", "default": "this environment"},
+    "keep_releases": {"type": "int", "default": 5},
+    "smoke_url": {"type": "str", "default": ""},
+    "smoke_requests": {"type": "int", "default": 10},
+    "not_release_fault": {"type": "bool", "default": False},
+    "inputs": {"type": "dict", "default": {}},
+    "prepared": {"type": "str", "default": "__rolling_prepare"},
+}
+VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_~-]*$")
+SHA256 = re.compile(r"^(sha256:)?[0-9a-fA-F]{64}$")
+
+
+def input_problems(args):
+    """Every problem with the run's inputs, each naming the variable and the fix."""
+    found = []
+    inputs = args["inputs"]
+    kind = args["kind"]
+    if kind == "deploy" and not VERSION.match(str(args.get("version") or "")):
+        found.append("app_version (rolling_version) is '%s': pass the version to deploy, letters, digits and '.', "
+                     "'+', '_', '~', '-' only, e.g. -e app_version=2.0.0" % (args.get("version") or ""))
+    if not re.match(r"^/[^ ]+$", args["app_root"] or ""):
+        found.append("app_root is '%s': it must be an absolute path such as /opt/myapp" % args["app_root"])
+    if args["keep_releases"] < 1:
+        found.append("rolling_keep_releases is %d: keep at least 1 release" % args["keep_releases"])
+    if args["lb"].get("enabled") and not inputs.get("lb_host_known", True):
+        found.append("rolling_lb_host '%s' is not in the inventory: add it to the lb group" % args["lb"].get("host"))
+    if kind == "deploy":
+        url = str(inputs.get("artifact_url") or "")
+        if not re.match(r"^(https?://|/)", url):
+            found.append("app_artifact_url is '%s': it must be an http(s) URL or an absolute path on the hosts" % url)
+        sha = str(inputs.get("artifact_sha256") or "")
+        if sha and not SHA256.match(sha):
+            found.append("app_artifact_sha256 must be 64 hex digits (optionally 'sha256:' first)")
+        if inputs.get("is_production") and inputs.get("allow_unverified"):
+            found.append("rolling_allow_unverified is refused in production: publish a checksum")
+    elif inputs.get("is_production") and not (args.get("reason") or "").strip():
+        found.append('This is production: give -e rollback_reason="..." (it is recorded with the rollback)')
+    return found
+
+
+def plan(args, hosts, extra_vars, run_id=None, now=None):
+    """The run object of validated arguments (no Ansible objects: unit-testable)."""
+    kind = args["kind"]
+    run_id = run_id or _runinfo.shared_run_id()
+    release_id = args.get("release_id") or None
+    if kind == "deploy" and not release_id:
+        release_id = "%s-%s" % (run_id.split("-")[0], args["version"])
+    problems = input_problems(args)
+    if problems:
+        raise _rollout.PlanError("Invalid %s inputs: %s." % (kind, "; ".join(problems)))
+    lb = dict(args.get("lb") or {})
+    lb["enabled"] = bool(lb.get("enabled"))
+    policy = {key: args[key] for key in ("batches", "min_healthy_percent", "failure_policy", "bake_seconds",
+                                         "drain_timeout", "up_timeout", "mark_up", "windows", "window_now",
+                                         "override_reason", "environment", "keep_releases", "smoke_url",
+                                         "smoke_requests", "not_release_fault")}
+    run = _rollout.new_run(kind, hosts, policy, args.get("fleet_size") or len(hosts),
+                           _rollout.actor(extra_vars), run_id, version=args.get("version"),
+                           release_id=release_id, lb=lb, reason=args.get("reason"), now=now)
+    run["app_root"] = args["app_root"]
+    return run
+
+
+class ActionModule(ActionBase):
+    """Plan the run, or complete the plan from what every host reported."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        task_vars = task_vars or {}
+        try:
+            if args["step"] == "plan":
+                hosts = list(task_vars.get("ansible_play_hosts_all") or [])
+                run = plan(args, hosts, self._extra_vars(task_vars))
+            else:
+                run = (task_vars.get("__rolling_plan") or {}).get("run")
+                if not isinstance(run, dict) or not run.get("run_id"):
+                    raise _rollout.PlanError("rolling_run is not set: run the prepare entry point of "
+                                             "conveyor.deploy.rolling (or rollback) first")
+                hostvars = task_vars.get("hostvars") or {}
+                prepared = {}
+                for host in run["hosts"]:
+                    try:
+                        prepared[host] = hostvars[host].get(args["prepared"])
+                    except KeyError:
+                        prepared[host] = None
+                run = _rollout.commit(run, prepared)
+                display.display(_rollout.announce(run))
+        except _rollout.PlanError as exc:
+            result.update(failed=True, changed=False, msg=str(exc))
+            return result
+        if args["step"] == "plan":
+            result.update(changed=False, run=run, msg="run %s planned" % run["run_id"])
+        else:
+            # Registered as rolling_run: the result is the run object.
+            result.update(run, changed=False, msg=_rollout.announce(run))
+        return result
+
+    @staticmethod
+    def _extra_vars(task_vars):
+        return {name: task_vars.get(name) for name in ("awx_user_name", "tower_user_name") if task_vars.get(name)}

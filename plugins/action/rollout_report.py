@@ -1,0 +1,93 @@
+# -*- coding: utf-8 -*-
+# Copyright: conveyor.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of conveyor.deploy.rollout_report: the run's summary and verdict, on the controller."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.conveyor.deploy.plugins.module_utils._health import (
+    latency_summary, probe_until, summarise,
+)
+from ansible_collections.conveyor.deploy.plugins.module_utils._probe import probe_http
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _rollout
+
+display = Display()
+
+ARGUMENT_SPEC = {}
+STATS = {"deploy": "conveyor_deploy", "rollback": "conveyor_rollback"}
+
+
+def smoke_test(url, version, requests, probe=probe_http):
+    """Every one of ``requests`` requests through the load balancer answers the version alone."""
+    params = {"url": url, "method": "GET", "headers": {}, "body": None, "request_timeout": 10,
+              "validate_certs": True, "ca_path": None, "status_codes": [200],
+              "body_regex": "^%s\\s*$" % re.escape(version)}
+    pattern = re.compile(params["body_regex"])
+    tracker, attempts, latencies, elapsed, timed_out = probe_until(
+        lambda: probe(params, [], pattern), requests, 1, samples=requests, interval=0.05, timeout=30)
+    passed = tracker.passed
+    return {"passed": passed, "msg": summarise(passed, tracker, elapsed, latency_summary(latencies), attempts,
+                                               "smoke " + url, timed_out)}
+
+
+def report(run, hostvars, now, smoke=None):
+    """(summary, failed, message) of a finished run, from the run object and the records on the hosts."""
+    rows = _rollout.records_of(run, hostvars, "__rolling_batch")
+    recovered = _rollout.records_of(run, hostvars, "__rolling_recover")
+    closed = _rollout.window_closed(run, hostvars)
+    final = _rollout.final_rows(run, rows, recovered)
+    errors = _rollout.batch_errors(run, hostvars, "__rolling_batch") + _rollout.batch_errors(
+        run, hostvars, "__rolling_recover")
+    failed, message = _rollout.verdict(run, final, errors, closed, smoke)
+    before = [r.get("served_before") for r in _records(run, hostvars) if r.get("served_before") is not None]
+    after = [r.get("served_after") for r in _records(run, hostvars) if r.get("served_after") is not None]
+    served = (max(after) - min(before)) if before and after else None
+    return _rollout.summary(run, final, failed, now, served, smoke), failed, message
+
+
+def _records(run, hostvars):
+    seen = []
+    for host in run["hosts"]:
+        for key in ("__rolling_batch", "__rolling_recover"):
+            record = (hostvars.get(host) or {}).get(key)
+            if isinstance(record, dict) and record not in seen:
+                seen.append(record)
+    return seen
+
+
+class ActionModule(ActionBase):
+    """Summarise the run, publish it, and run the rollback's smoke test; return the verdict."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        task_vars = task_vars or {}
+        run = task_vars.get("rolling_run")
+        if not isinstance(run, dict) or not run.get("run_id"):
+            result.update(failed=True, msg="rolling_run is not set: the prepare entry point must run first")
+            return result
+        hostvars = task_vars.get("hostvars") or {}
+        found, failed, message = report(run, hostvars, time.time())
+        smoke = None
+        if run["kind"] == "rollback" and run["policy"]["smoke_url"] and not self._task.check_mode and not failed:
+            live = sorted(set(row["to"] for row in found["hosts"] if row["outcome"] in _rollout.DONE["rollback"]))
+            if len(live) == 1:
+                smoke = smoke_test(run["policy"]["smoke_url"], live[0], run["policy"]["smoke_requests"])
+                found, failed, message = report(run, hostvars, time.time(), smoke)
+        for line in _rollout.summary_lines(found):
+            display.display(line)
+        # The task itself succeeds, or Ansible would drop the stats; the play's next task fails the run.
+        result.update(changed=False, summary=found, run_failed=bool(failed), verdict=message,
+                      msg=message or _rollout.summary_lines(found)[0],
+                      ansible_stats={"data": {STATS[run["kind"]]: found}, "per_host": False, "aggregate": False})
+        return result

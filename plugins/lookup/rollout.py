@@ -1,0 +1,96 @@
+# -*- coding: utf-8 -*-
+# Copyright: conveyor.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+name: rollout
+short_description: The hosts and batch sizes of a rollout play, read from the run object
+version_added: "0.2.0"
+description:
+  - The rollout plays (C(playbooks/rollout.yml)) are given their hosts and C(serial) by this lookup, from the run
+    object C(rolling_run) that the prepare entry point of M(conveyor.deploy.rollout_plan) left on the hosts.
+  - C(hosts) and C(sizes) are the hosts that move, in batch order, and the size of each batch; C(recover_hosts) and
+    C(recover_sizes) are those a fleet recovery moves back after a failed deploy (none otherwise); C(run_hosts) are
+    all the hosts of the run.
+  - Without a run object (the run stopped before it was planned) every term gives an empty list.
+author:
+  - conveyor.deploy developers (@conveyor-deploy)
+options:
+  _terms:
+    description: What to return; with several terms the lists are joined, so give one.
+    type: list
+    elements: str
+    required: true
+    choices: [hosts, sizes, recover_hosts, recover_sizes, run_hosts]
+"""
+
+EXAMPLES = r"""
+- name: Cut over batch by batch
+  hosts: "{{ query('conveyor.deploy.rollout', 'hosts') }}"
+  serial: "{{ query('conveyor.deploy.rollout', 'sizes') }}"
+  tasks:
+    - name: Move this batch
+      ansible.builtin.import_role:
+        name: conveyor.deploy.rolling
+        tasks_from: cutover
+"""
+
+RETURN = r"""
+_raw:
+  description: A list of host names, or of batch sizes.
+  type: list
+  elements: raw
+"""
+
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
+
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _rollout
+
+TERMS = ("hosts", "sizes", "recover_hosts", "recover_sizes", "run_hosts")
+
+
+def find_run(hostvars, hosts):
+    """The run object of this run: the newest one any host carries."""
+    found = None
+    for host in hosts:
+        try:
+            run = hostvars[host].get("rolling_run")
+        except KeyError:
+            continue
+        if isinstance(run, dict) and run.get("run_id") and (found is None or run["t_start"] > found["t_start"]):
+            found = run
+    return found
+
+
+def answer(term, run, hostvars):
+    if run is None:
+        return []
+    if term == "run_hosts":
+        return list(run["hosts"])
+    if term in ("hosts", "sizes"):
+        batches = run["batches"]
+    else:
+        rows = _rollout.records_of(run, hostvars, "__rolling_batch")
+        batches = _rollout.recovery(run, rows, _rollout.window_closed(run, hostvars))[1]
+    if term.endswith("hosts"):
+        return [host for batch in batches for host in batch]
+    return [len(batch) for batch in batches] or [1]
+
+
+class LookupModule(LookupBase):
+
+    def run(self, terms, variables=None, **kwargs):
+        variables = variables or {}
+        hostvars = variables.get("hostvars") or {}
+        hosts = list((variables.get("groups") or {}).get("all") or [])
+        run = find_run(hostvars, hosts)
+        out = []
+        for term in terms:
+            if term not in TERMS:
+                raise AnsibleLookupError("conveyor.deploy.rollout: unknown term %r; use one of %s" % (term, ", ".join(TERMS)))
+            out.extend(answer(term, run, hostvars))
+        return out

@@ -1,0 +1,215 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: conveyor.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: rollout_plan
+short_description: Build a run's plan (the run object) once, on the controller
+version_added: "0.2.0"
+description:
+  - O(step=plan) (run once) validates the run's inputs and fixes its identity and policy - the run id (the UTC second
+    and a random part; it is also the lock token and the id the change log and notify report), the kind, the actor
+    (the AWX user when AWX launched the job, else the local user, at the controller), the release id of a deploy, the
+    batches, the capacity guard, the failure policy, the bake, the deployment windows and the load balancer.
+    It fails, before any host is touched, naming every bad input.
+  - O(step=commit) (run once, after M(conveyor.deploy.rollout_host) prepared or resolved every host) completes the
+    run object from what each host reported - its move (from, to and back), whether it moves, and the batches as
+    host lists of the hosts that move. A host that could not be prepared, or hosts that disagree on a rollback
+    target, abort the run (RV(aborted)); the finish play then releases the locks and fails the run.
+  - Register the commit step as C(rolling_run); the rollout plays, the lookup M(conveyor.deploy.rollout) and the other
+    rollout steps read it, and nothing rebuilds it.
+  - An action plugin that runs on the controller only; it contacts no host.
+author:
+  - conveyor.deploy developers (@conveyor-deploy)
+extends_documentation_fragment:
+  - conveyor.deploy.attributes
+attributes:
+  check_mode:
+    support: full
+    details: It changes nothing anywhere, so it runs normally in check mode.
+  diff_mode:
+    support: none
+options:
+  step:
+    description: V(plan) before the hosts are prepared, V(commit) after.
+    type: str
+    choices: [plan, commit]
+    default: plan
+  kind:
+    description: The kind of run.
+    type: str
+    choices: [deploy, rollback]
+    default: deploy
+  version:
+    description: The version a deploy brings (letters, digits and C(.+_~-)).
+    type: str
+  release_id:
+    description: The release directory's name; by default C(<UTC second>-<version>).
+    type: str
+  reason:
+    description: Why (a rollback's reason, required in production).
+    type: str
+    default: ""
+  app_root:
+    description: Absolute application root on the hosts.
+    type: str
+    default: ""
+  batches:
+    description: Batch sizes as for C(serial) (numbers or percentages; the last repeats).
+    type: raw
+    default: [1, "25%", "100%"]
+  min_healthy_percent:
+    description: Share of the load balancer's backends that must keep serving while a batch is drained.
+    type: float
+    default: 50
+  failure_policy:
+    description: After a failed batch, V(rollback_fleet) moves the earlier batches back; V(halt) leaves them.
+    type: str
+    choices: [rollback_fleet, halt]
+    default: rollback_fleet
+  bake_seconds:
+    description: Seconds to wait after each batch but the last.
+    type: float
+    default: 0
+  fleet_size:
+    description: How many backends the load balancer has (a run limited to some hosts counts the others as serving).
+    type: int
+  lb:
+    description: The load balancer - C(enabled), C(host) (inventory host), C(backend), C(socket).
+    type: dict
+    default: {}
+  drain_timeout:
+    description: Seconds to wait for a drained batch's sessions to end.
+    type: float
+    default: 60
+  up_timeout:
+    description: Seconds to wait for a re-enabled batch to serve.
+    type: float
+    default: 60
+  mark_up:
+    description: Set the re-enabled servers' health up at once (their gate has just passed).
+    type: bool
+    default: true
+  windows:
+    description: Deployment windows (M(conveyor.deploy.deploy_window)), re-checked before each batch of a deploy.
+    type: dict
+    default: {}
+  window_now:
+    description: An injected time for the window; it advances with the run.
+    type: str
+    default: ""
+  override_reason:
+    description: An emergency override of the window.
+    type: str
+    default: ""
+  environment:
+    description: The environment's name, for messages.
+    type: str
+    default: this environment
+  keep_releases:
+    description: Releases each host keeps after a successful deploy.
+    type: int
+    default: 5
+  smoke_url:
+    description: URL answering the bare version through the load balancer, requested after a rollback.
+    type: str
+    default: ""
+  smoke_requests:
+    description: Requests of the smoke test.
+    type: int
+    default: 10
+  not_release_fault:
+    description: A rollback leaves the release it leaves unmarked (not failed).
+    type: bool
+    default: false
+  inputs:
+    description:
+      - Values to validate, for messages that name the variable - C(artifact_url), C(artifact_sha256),
+        C(is_production), C(allow_unverified), C(lb_host_known).
+    type: dict
+    default: {}
+  prepared:
+    description: The variable under which each host registered its M(conveyor.deploy.rollout_host) result.
+    type: str
+    default: __rolling_prepare
+seealso:
+  - module: conveyor.deploy.rollout_host
+  - module: conveyor.deploy.rollout_batch
+  - module: conveyor.deploy.rollout_report
+"""
+
+EXAMPLES = r"""
+- name: Plan the run
+  conveyor.deploy.rollout_plan:
+    kind: deploy
+    version: "{{ app_version }}"
+    app_root: /opt/shop
+    batches: [1, "25%"]
+    lb: {enabled: true, host: lb01, backend: shop, socket: /run/haproxy/admin.sock}
+  run_once: true
+  register: __rolling_plan
+
+- name: Prepare each host
+  conveyor.deploy.rollout_host:
+    step: prepare
+    stage: {src: "https://artifacts.example.com/shop-{{ app_version }}.tar.gz"}
+  register: __rolling_prepare
+
+- name: Complete the plan
+  conveyor.deploy.rollout_plan:
+    step: commit
+  run_once: true
+  register: rolling_run
+"""
+
+RETURN = r"""
+run:
+  description: With O(step=plan), the run object so far (no moves or batches yet).
+  returned: when O(step=plan)
+  type: dict
+run_id:
+  description: The run's id (also its lock token).
+  returned: when O(step=commit)
+  type: str
+  sample: 20261201T101500Z-3f9a1c2b
+kind:
+  description: deploy or rollback.
+  returned: when O(step=commit)
+  type: str
+actor:
+  description: Who runs it, C(user@controller).
+  returned: when O(step=commit)
+  type: str
+  sample: alice@ci01
+moves:
+  description: Each host's move - C(from), C(to), C(back) (release_id and version), C(lb_name), C(skip_reason).
+  returned: when O(step=commit)
+  type: dict
+work:
+  description: The hosts that move, in order.
+  returned: when O(step=commit)
+  type: list
+  elements: str
+batches:
+  description: The batches, as lists of hosts.
+  returned: when O(step=commit)
+  type: list
+  elements: list
+  sample: [[app01], [app02, app03]]
+aborted:
+  description: Why the run stopped before any cutover, or empty.
+  returned: when O(step=commit)
+  type: str
+policy:
+  description: The policy the run follows (batches, capacity, failure policy, bake, windows, timeouts).
+  returned: when O(step=commit)
+  type: dict
+msg:
+  description: What will happen, in one line.
+  returned: always
+  type: str
+"""

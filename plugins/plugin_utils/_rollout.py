@@ -1,0 +1,505 @@
+# -*- coding: utf-8 -*-
+# Copyright: conveyor.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The rollout engine's decisions, on the controller, with no Ansible objects.
+
+A run (a deploy or a rollback) is one *run object* (``rolling_run``), built by
+``new_run`` and completed by ``commit`` once every host has reported what it runs.
+It fixes, for the whole run: the run id, the kind, the actor, the batches as host
+lists, each host's move (from, to and back), the policy and the labels.  Nothing
+rebuilds it later: the batch steps, the fleet recovery and the report read it,
+together with the per-host *records* the steps leave (``prepare``, ``batch``,
+``recover``), and decide here.
+
+Every outcome a host can end with, the judgement of a batch, the progress line,
+the hosts a fleet recovery moves back, the summary rows and the final verdict are
+defined once in this file, and used by the roles, the change log and notify.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from ansible_collections.conveyor.deploy.plugins.module_utils._haproxy import required_serving
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _runinfo
+
+# Every outcome a host of a run ends with, and what it means.
+OUTCOMES = {
+    "deployed": "runs the new release, which passed its gate",
+    "rolled_back": "went back to an earlier release (a rollback run, its own failed gate, or a fleet recovery)",
+    "skipped": "already ran the target and was healthy: left untouched",
+    "failed": "did not end on its target, or its gate failed with no release to go back to",
+    "unreachable": "stopped answering during the run",
+    "not_started": "the rollout stopped before this host's batch: left untouched",
+    "refused": "refused before any host changed (inspection, lock or staging failed)",
+}
+BAD = ("failed", "unreachable", "not_started", "refused")
+
+# What a host that moved, or that went back after its own gate failed, is called in each kind of move.
+LABELS = {
+    "deploy": {"moved": "deployed", "reverted": "rolled_back"},
+    "rollback": {"moved": "rolled_back", "reverted": "failed"},
+    "recover": {"moved": "rolled_back", "reverted": "failed"},
+}
+# The outcomes with which a host counts as done in each kind of run.
+DONE = {"deploy": ("deployed", "skipped"), "rollback": ("rolled_back", "skipped")}
+
+
+class PlanError(ValueError):
+    """An input that cannot be planned: the message names the variable and the fix."""
+
+
+# --------------------------------------------------------------------------- identity
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def actor(extra_vars, user=None, controller=None):
+    """One name for whoever runs this: the AWX user when AWX launched it, else the local user; @ the controller."""
+    found = _runinfo.actor(extra_vars)
+    name = (found.get("awx") or {}).get("launched_by") or user or found["user"]
+    return "%s@%s" % (name, controller or found["controller"])
+
+
+# --------------------------------------------------------------------------- batches
+
+def _batch_size(item, total, name):
+    """Size of one batch, the way Ansible's ``serial`` computes it, after strict validation."""
+    text = str(item).strip()
+    if isinstance(item, bool):
+        raise PlanError("%s: %r is not a batch size; use a number of hosts or a percentage like '25%%'." % (name, item))
+    if text.endswith("%"):
+        try:
+            pct = float(text[:-1])
+        except ValueError:
+            raise PlanError("%s: %r is not a percentage; use a whole number followed by %%, like '25%%'." % (name, item))
+        if not 0 < pct <= 100:
+            raise PlanError("%s: %r is outside 1%%-100%%; use a percentage from 1%% to 100%%." % (name, item))
+        return int(pct / 100.0 * total) or 1
+    try:
+        size = int(text)
+    except ValueError:
+        raise PlanError("%s: %r is not a batch size; use a number of hosts or a percentage like '25%%'." % (name, item))
+    if size < 1:
+        raise PlanError("%s: %r is not allowed; a batch needs at least 1 host (serial 0 would mean all at once)."
+                        % (name, item))
+    return size
+
+
+def batch_sizes(batches, total, name="rolling_batches"):
+    """The sizes of the batches ``serial: <batches>`` makes of ``total`` hosts (the last entry repeats)."""
+    if not isinstance(batches, (list, tuple)):
+        batches = [batches]
+    if not batches:
+        raise PlanError("%s is empty; give at least one batch size, e.g. [1, '25%%', '100%%']." % name)
+    total = int(total)
+    sizes = []
+    left = total
+    index = 0
+    while left > 0:
+        size = min(_batch_size(batches[min(index, len(batches) - 1)], total, name), left)
+        sizes.append(size)
+        left -= size
+        index += 1
+    if total == 0:
+        for item in batches:
+            _batch_size(item, 1, name)
+    return sizes
+
+
+def capacity_plan(batches, total, min_healthy_percent, fleet=None, name="rolling_batches"):
+    """Check every batch against the minimum healthy capacity, assuming a healthy fleet.
+
+    ``total`` hosts move in batches; ``fleet`` (default ``total``) is how many backends the
+    load balancer has, so a run limited to some hosts counts the others as serving.
+    Returns ``{sizes, required_serving, problems}``; problems name the batch.
+    """
+    sizes = batch_sizes(batches, total, name)
+    fleet = max(int(fleet if fleet is not None else total), int(total))
+    needed = required_serving(fleet, float(min_healthy_percent))
+    problems = []
+    for number, size in enumerate(sizes, start=1):
+        if fleet - size < needed:
+            problems.append("batch %d drains %d of %d hosts, leaving %d serving, below the minimum of %d (%s%%)"
+                            % (number, size, fleet, fleet - size, needed, min_healthy_percent))
+    return dict(sizes=sizes, required_serving=needed, problems=problems)
+
+
+def split(hosts, sizes):
+    """The hosts, in order, cut into consecutive lists of the given sizes."""
+    out, start = [], 0
+    for size in sizes:
+        if start >= len(hosts):
+            break
+        out.append(list(hosts[start:start + size]))
+        start += size
+    return out
+
+
+# --------------------------------------------------------------------------- the run object
+
+def new_run(kind, hosts, policy, fleet, actor_name, run_id, version=None, release_id=None, lb=None,
+            reason="", now=None):
+    """The run object before the hosts report: identity, kind, policy, labels.
+
+    ``policy``: batches, min_healthy_percent, failure_policy, bake_seconds.  Raises PlanError when
+    the batches cannot keep the minimum healthy capacity.
+    """
+    if kind not in DONE:
+        raise PlanError("kind is %r; it must be deploy or rollback" % kind)
+    lb = dict(lb or {"enabled": False})
+    plan = capacity_plan(policy["batches"], len(hosts), policy["min_healthy_percent"] if lb.get("enabled") else 0,
+                         fleet, name="%s_batches" % ("rolling" if kind == "deploy" else "rollback"))
+    if plan["problems"]:
+        prefix = "rolling" if kind == "deploy" else "rollback"
+        raise PlanError("%s_batches %s cannot keep %s_min_healthy_percent %s%% of %d backends serving: %s. Use smaller "
+                        "batches (for example [1, \"25%%\"]) or lower %s_min_healthy_percent%s."
+                        % (prefix, policy["batches"], prefix,
+                           policy["min_healthy_percent"], max(int(fleet), len(hosts)), "; ".join(plan["problems"]),
+                           prefix, "" if kind == "deploy" else ', or ["100%"] for an emergency all-at-once rollback'))
+    moment = now or utcnow()
+    return {
+        "run_id": run_id,
+        "kind": kind,
+        "version": version,
+        "release_id": release_id,
+        "actor": actor_name,
+        "reason": reason or "",
+        "started_at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "t_start": moment.timestamp(),
+        "hosts": list(hosts),
+        "lb": lb,
+        "policy": dict(policy, required_serving=plan["required_serving"]),
+        "labels": dict(LABELS[kind]),
+        "moves": {},
+        "work": [],
+        "batches": [],
+        "refused": {},
+        "aborted": "",
+        "t_committed": None,
+    }
+
+
+def _release(record):
+    record = record or {}
+    return {"release_id": record.get("release_id") or "", "version": record.get("version") or ""}
+
+
+def commit(run, prepared, now=None):
+    """Complete the run object from each host's ``prepare`` record; return the new object.
+
+    ``prepared``: host -> the record the host's prepare step returned (``from``, ``to``, ``back``,
+    ``work`` and, when it could not be prepared, ``error``), or None when it never answered.
+    Any error aborts the run before a host changes; the hosts that move are cut into batches.
+    """
+    run = dict(run)
+    moves, refused, work = {}, {}, []
+    for host in run["hosts"]:
+        record = prepared.get(host)
+        if not record or record.get("unreachable"):
+            refused[host] = "unreachable: %s" % ((record or {}).get("msg") or "no answer")
+            continue
+        if record.get("error"):
+            refused[host] = record["error"]
+            continue
+        moves[host] = {"from": _release(record.get("from")), "to": _release(record.get("to")),
+                       "back": _release(record.get("back")), "lb_name": record.get("lb_name") or host,
+                       "skip_reason": record.get("skip_reason") or ""}
+        if record.get("work"):
+            work.append(host)
+    if run["kind"] == "rollback" and not refused:
+        targets = sorted(set(moves[host]["to"]["version"] for host in work))
+        if len(targets) > 1:
+            pairs = ", ".join("%s -> %s" % (host, moves[host]["to"]["version"]) for host in work)
+            for host in work:
+                refused[host] = "hosts disagree on the rollback target (%s); give -e rollback_to=<version>" % pairs
+    run["moves"], run["refused"] = moves, refused
+    run["work"] = [] if refused else work
+    sizes = batch_sizes(run["policy"]["batches"], len(run["work"])) if run["work"] else []
+    run["batches"] = split(run["work"], sizes)
+    if refused:
+        run["aborted"] = "Aborted before any cutover, nothing live changed: %s" % "; ".join(
+            "%s: %s" % (host, refused[host]) for host in run["hosts"] if host in refused)
+    run["t_committed"] = (now or utcnow()).timestamp()
+    return run
+
+
+def announce(run):
+    """The line printed once the run is planned."""
+    if run["aborted"]:
+        return run["aborted"]
+    if not run["work"]:
+        if run["kind"] == "deploy":
+            return "Nothing to do: every host already runs %s and is healthy." % run["version"]
+        return "Nothing to do: every host already runs its rollback target (%s)." % "; ".join(
+            "%s %s" % (host, run["moves"][host]["skip_reason"] or run["moves"][host]["from"]["version"])
+            for host in run["hosts"] if host in run["moves"])
+    sizes = ", ".join(str(len(batch)) for batch in run["batches"])
+    if run["kind"] == "deploy":
+        return "Release %s (%s) staged on %d host(s); batches of %s host(s), at least %d serving throughout." % (
+            run["release_id"], run["version"], len(run["work"]), sizes, run["policy"]["required_serving"])
+    targets = sorted(set(run["moves"][host]["to"]["version"] for host in run["work"]))
+    return "Rolling back %d host(s) to %s in batches of %s host(s), at least %d serving throughout." % (
+        len(run["work"]), ", ".join(targets), sizes, run["policy"]["required_serving"])
+
+
+# --------------------------------------------------------------------------- batches at run time
+
+def batch_index(run, hosts):
+    """1-based number of the batch that holds these hosts (0 when none does)."""
+    wanted = set(hosts)
+    for number, batch in enumerate(run["batches"], start=1):
+        if wanted & set(batch):
+            return number
+    return 0
+
+
+def cutover_outcome(result, labels):
+    """(outcome, reason, gate_s) of one host from its registered cutover result."""
+    if not result:
+        return "unreachable", "unreachable during the batch", None
+    if result.get("unreachable"):
+        return "unreachable", "unreachable during the batch: %s" % (result.get("msg") or "no answer"), None
+    if result.get("skipped"):
+        return "not_started", result.get("skip_reason") or "the batch did not move it", None
+    gate = (result.get("timings") or {}).get("verify")
+    outcome = result.get("outcome")
+    if outcome == "moved" and not result.get("failed"):
+        return labels["moved"], "", gate
+    if outcome == "reverted":
+        return labels["reverted"], result.get("reason") or result.get("msg") or "its gate failed", gate
+    return "failed", result.get("reason") or result.get("msg") or "failed", gate
+
+
+def judge_batch(run, hosts, moving, cutover_results, labels, drain=None, enable=None, closed=""):
+    """The record of one batch: every host's outcome, whether the rollout stops, and why.
+
+    ``moving``: the hosts drained and moved; ``cutover_results``: host -> registered cutover result;
+    ``drain`` / ``enable``: the load balancer's answers; ``closed``: why the window closed, if it did.
+    """
+    record = {"hosts": {}, "stop": False, "error": ""}
+    for host in hosts:
+        if host not in moving:
+            why = closed or ("drain: %s" % ((drain or {}).get("msg") or "failed") if drain is not None
+                             and drain.get("failed") else "the batch did not move it")
+            record["hosts"][host] = {"outcome": "not_started", "reason": why, "gate_s": None, "drain_s": None}
+            continue
+        outcome, reason, gate = cutover_outcome(cutover_results.get(host), labels)
+        record["hosts"][host] = {"outcome": outcome, "reason": reason, "gate_s": gate,
+                                 "drain_s": (drain or {}).get("waited_s")}
+    if enable is not None and enable.get("failed"):
+        record["error"] = "enable: %s" % (enable.get("msg") or "failed")
+    bad = [host for host, row in record["hosts"].items() if row["outcome"] != labels["moved"]]
+    record["stop"] = bool(bad or record["error"] or closed)
+    if closed:
+        record["closed"] = closed
+    return record
+
+
+def records_of(run, hostvars, key):
+    """host -> row from the per-batch records the batch steps left on the hosts under ``key``."""
+    rows = {}
+    for host in run["hosts"]:
+        record = (hostvars.get(host) or {}).get(key)
+        if isinstance(record, dict):
+            for name, row in (record.get("hosts") or {}).items():
+                rows.setdefault(name, dict(row, batch=record.get("index")))
+    return rows
+
+
+def batch_errors(run, hostvars, key):
+    found = []
+    for host in run["hosts"]:
+        record = (hostvars.get(host) or {}).get(key)
+        if isinstance(record, dict) and record.get("error") and record["error"] not in found:
+            found.append(record["error"])
+    return found
+
+
+def window_closed(run, hostvars):
+    for host in run["hosts"]:
+        record = (hostvars.get(host) or {}).get("__rolling_batch")
+        if isinstance(record, dict) and record.get("closed"):
+            return record["closed"]
+    return ""
+
+
+def progress(run, record, done_rows, now, label="Batch", batches=None):
+    """One line after a batch: batch k of n, hosts moved so far, elapsed, an ETA, and a failure's reason.
+
+    Returns (line, figures); the notify batch event carries the same figures.
+    """
+    batches = run["batches"] if batches is None else batches
+    total = len(batches)
+    index = record.get("index") or 0
+    moving = [host for batch in batches for host in batch]
+    moved_label = LABELS["recover"]["moved"] if label.startswith("Recovery") else run["labels"]["moved"]
+    moved = sum(1 for host in moving if (done_rows.get(host) or {}).get("outcome") == moved_label)
+    start = run.get("t_committed") or run["t_start"]
+    elapsed = max(now - start, 0.0)
+    eta = None if record.get("stop") or not index or index >= total else elapsed / index * (total - index)
+    parts = ["%s %d of %d: %s" % (label, index, total, ", ".join(
+        "%s %s" % (host, row["outcome"]) for host, row in sorted(record["hosts"].items())))]
+    parts.append("%d of %d host(s) moved" % (moved, len(moving)))
+    parts.append("%.1f s elapsed" % elapsed)
+    if record.get("stop"):
+        reasons = [host + ": " + row["reason"] for host, row in sorted(record["hosts"].items())
+                   if row["outcome"] != moved_label and row["reason"]]
+        parts.append("STOPPED: " + ("; ".join(reasons) or record.get("error") or record.get("closed") or "failed"))
+    elif eta is not None:
+        parts.append("ETA %.0f s" % eta)
+    else:
+        parts.append("done")
+    figures = {"batch": index, "batches": total, "moved": moved, "hosts": len(moving), "elapsed_s": round(elapsed, 1),
+               "eta_s": None if eta is None else round(eta, 1), "stopped": bool(record.get("stop"))}
+    return "; ".join(parts), figures
+
+
+# --------------------------------------------------------------------------- recovery and the end
+
+def deploy_failed(run, rows):
+    return bool(run["aborted"]) or any(rows.get(host, {}).get("outcome", "not_started") not in DONE[run["kind"]]
+                                       for host in run["work"])
+
+
+def recovery(run, rows, closed=""):
+    """The moves a fleet recovery makes (host -> {to, back}) and its batches, in the run's order.
+
+    Only after a failed deploy with rolling_failure_policy rollback_fleet, not when the window
+    closed, for the hosts that took the new release and have a release to go back to.
+    """
+    if run["kind"] != "deploy" or closed or run["policy"]["failure_policy"] != "rollback_fleet":
+        return [], []
+    if not deploy_failed(run, rows):
+        return [], []
+    hosts = [host for host in run["work"] if rows.get(host, {}).get("outcome") == "deployed"
+             and run["moves"][host]["back"]["release_id"]]
+    sizes = batch_sizes(run["policy"]["batches"], len(hosts)) if hosts else []
+    return hosts, split(hosts, sizes)
+
+
+def final_rows(run, rows, recovered):
+    """The summary row of every host of the run: host, outcome, from, to, reason, gate_s, drain_s."""
+    out = []
+    for host in run["hosts"]:
+        move = run["moves"].get(host)
+        if host in run["refused"]:
+            row = {"outcome": "refused", "reason": run["refused"][host]}
+        elif move is None:
+            row = {"outcome": "unreachable", "reason": "no answer"}
+        elif host not in run["work"]:
+            row = {"outcome": "not_started" if run["aborted"] else "skipped",
+                   "reason": move["skip_reason"] if not run["aborted"] else "the run was aborted"}
+        else:
+            row = dict(rows.get(host) or {"outcome": "not_started",
+                                          "reason": "the rollout stopped before this host's batch"})
+            back = recovered.get(host)
+            if back:
+                row = dict(back, reason="fleet rollback after a failed batch"
+                           + (": " + back["reason"] if back.get("reason") else ""))
+        outcome = row["outcome"]
+        frm = (move or {}).get("from", {}).get("version") or ("none" if move else "unknown")
+        if outcome in ("deployed",) or (outcome == "rolled_back" and run["kind"] == "rollback"):
+            to = move["to"]["version"]
+        else:
+            to = frm
+        out.append({"host": host, "outcome": outcome, "from": frm, "to": to, "reason": row.get("reason") or "",
+                    "gate_s": row.get("gate_s"), "drain_s": row.get("drain_s")})
+    return out
+
+
+def verdict(run, rows, batch_errors_found=(), closed="", smoke=None):
+    """(failed, message): the run's verdict; never OK for a run that did not reach its target."""
+    bad = [row for row in rows if row["outcome"] not in DONE[run["kind"]]]
+    smoke_failed = smoke is not None and smoke.get("passed") is False
+    failed = bool(run["aborted"] or bad or batch_errors_found or smoke_failed)
+    if not failed:
+        return False, ""
+    if run["aborted"]:
+        return True, run["aborted"]
+    what = ("Deployment of %s (release %s)" % (run["version"], run["release_id"]) if run["kind"] == "deploy"
+            else "Rollback %s" % run["run_id"])
+    hosts = "; ".join("%s %s%s" % (row["host"], row["outcome"], " (%s)" % row["reason"] if row["reason"] else "")
+                      for row in bad)
+    parts = ["%s %s: %s." % (what, "stopped when the deployment window closed" if closed else "failed",
+                             hosts or "every host moved")]
+    parts.extend("%s." % error for error in batch_errors_found)
+    if smoke_failed:
+        parts.append("Smoke test through the load balancer: %s." % smoke.get("msg"))
+    if run["kind"] == "deploy":
+        recovered = [row for row in rows if row["outcome"] == "rolled_back"]
+        if closed:
+            parts.append("The hosts deployed before it closed stay on %s; rerun in the next window to finish."
+                         % run["version"])
+        elif run["policy"]["failure_policy"] == "halt":
+            parts.append("rolling_failure_policy is halt: hosts of earlier batches stay on %s." % run["version"])
+        elif any(row["reason"].startswith("fleet rollback") for row in recovered):
+            parts.append("The fleet was rolled back to its previous release.")
+        elif not any(row["outcome"] == "deployed" for row in rows):
+            parts.append("No host runs %s; nothing needed a fleet rollback." % run["version"])
+    return True, " ".join(parts)
+
+
+def summary(run, rows, failed, now, lb_served=None, smoke=None):
+    """The summary published with set_stats (conveyor_deploy / conveyor_rollback) and read by the callbacks."""
+    committed = run.get("t_committed") or run["t_start"]
+    found = {
+        "run_id": run["run_id"], "kind": run["kind"], "release_id": run["release_id"] or run["run_id"],
+        "version": run["version"], "started_at": run["started_at"],
+        "finished_at": datetime.datetime.fromtimestamp(now, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "actor": run["actor"], "failed": bool(failed), "failure_policy": run["policy"]["failure_policy"],
+        "reason": run["reason"],
+        "phases_s": {"prepare": round(committed - run["t_start"], 1), "rollout": round(now - committed, 1)},
+        "requests_served": lb_served, "hosts": rows,
+    }
+    if smoke is not None:
+        found["smoke"] = smoke.get("msg") or "not run"
+    return found
+
+
+def summary_lines(found):
+    head = "%s %s (%s): %s; prepare %s s, rollout %s s" % (
+        "Release" if found["kind"] == "deploy" else "Rollback", found["release_id"], found["version"] or "-",
+        "FAILED" if found["failed"] else "OK", found["phases_s"]["prepare"], found["phases_s"]["rollout"])
+    if found.get("requests_served") is not None:
+        head += ", %s requests served meanwhile" % found["requests_served"]
+    if "smoke" in found:
+        head += "; smoke test: %s" % found["smoke"]
+    lines = [head]
+    for row in found["hosts"]:
+        lines.append("%-12s %-10s -> %-10s %-12s%s%s" % (
+            row["host"], row["from"], row["to"], row["outcome"],
+            (" gate %ss" % row["gate_s"]) if row.get("gate_s") is not None else "",
+            (" (%s)" % row["reason"]) if row["reason"] else ""))
+    return lines
+
+
+# --------------------------------------------------------------------------- rollback targets
+
+def rollback_move(info, rollback_to, run_id):
+    """What one host does in a rollback, from its release_info result: a record for ``commit``.
+
+    Without rollback_to the target is the previous good release, except when the live release
+    was put there by a rollback run: then the host has been rolled back already and a rerun
+    (a retry of that run) leaves it alone; going further back needs rollback_to.
+    """
+    current = info.get("current") or {}
+    record = {"from": current, "back": current, "to": {}, "work": False}
+    if rollback_to:
+        if rollback_to in (current.get("version"), current.get("release_id")):
+            record["to"] = current
+            record["skip_reason"] = "already runs %s" % rollback_to
+            return record
+    elif (current.get("activated_reason") or "").startswith("rollback"):
+        record["to"] = current
+        record["skip_reason"] = "already rolled back to %s by run %s; to go further back, give -e rollback_to=<version>" % (
+            current.get("version"), current.get("activated_run") or "(unknown)")
+        return record
+    target = info.get("target")
+    if not target:
+        record["error"] = info.get("target_problem") or "no rollback target"
+        return record
+    record["to"] = target
+    record["work"] = True
+    return record
