@@ -88,6 +88,49 @@ def judge(args, approval, deployer, now):
     return result
 
 
+def decide(args, deployer, load_file):
+    """The module's result for validated arguments; load_file reads an approvals file."""
+    result = {}
+    change_id = (args["change_id"] or "").strip()
+    try:
+        now = (_governance.parse_instant(args["now"], _governance.UTC, "now") if args["now"]
+               else datetime.datetime.now(_governance.UTC))
+        if not change_id and not args["required"]:
+            result.update(changed=False, valid=True, reason="no approval required", approval={},
+                          deployer=deployer, msg="approval: not required here")
+            return result
+        if args["source"] == "vars" or not change_id:
+            approval = {"change_id": change_id, "approver": args["approver"], "expires_at": args["expires_at"]}
+        elif args["source"] == "file":
+            if not args["path"]:
+                raise ApprovalNotFound("source=file needs path (the approvals file)")
+            try:
+                data = load_file(args["path"])
+            except AnsibleError as exc:
+                raise ApprovalNotFound("cannot read the approvals file %s: %s" % (args["path"], exc.message))
+            approval = from_mapping(data, change_id, "the approvals file %s" % args["path"])
+        else:
+            if not args["url"]:
+                raise ApprovalNotFound("source=url needs url (the approvals endpoint)")
+            approval = fetch_url(args["url"], change_id, args["url_token"], args["timeout"])
+        result.update(judge(args, approval, deployer, now))
+    except (ApprovalNotFound, _governance.SpecError) as exc:
+        result.update(changed=False, valid=False, reason=str(exc), approval={"change_id": change_id},
+                      deployer=deployer, msg="approval refused: %s" % exc)
+        if args["fail_on_invalid"]:
+            result["failed"] = True
+    return result
+
+
+def deployer_of(args, task_vars):
+    if args.get("deployer"):
+        return args["deployer"]
+    for name in AWX_USER_VARS:
+        if task_vars.get(name):
+            return str(task_vars[name])
+    return getpass.getuser()
+
+
 class ActionModule(ActionBase):
     """Look an approval up and judge it on the controller."""
 
@@ -95,44 +138,12 @@ class ActionModule(ActionBase):
     _requires_connection = False
     _supports_check_mode = True
 
-    def _deployer(self, args, task_vars):
-        if args["deployer"]:
-            return args["deployer"]
-        for name in AWX_USER_VARS:
-            if task_vars.get(name):
-                return str(task_vars[name])
-        return getpass.getuser()
+    @staticmethod
+    def _deployer(args, task_vars):
+        return deployer_of(args, task_vars)
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        deployer = self._deployer(args, task_vars or {})
-        change_id = (args["change_id"] or "").strip()
-        try:
-            now = (_governance.parse_instant(args["now"], _governance.UTC, "now") if args["now"]
-                   else datetime.datetime.now(_governance.UTC))
-            if not change_id and not args["required"]:
-                result.update(changed=False, valid=True, reason="no approval required", approval={},
-                              deployer=deployer, msg="approval: not required here")
-                return result
-            if args["source"] == "vars" or not change_id:
-                approval = {"change_id": change_id, "approver": args["approver"], "expires_at": args["expires_at"]}
-            elif args["source"] == "file":
-                if not args["path"]:
-                    raise ApprovalNotFound("source=file needs path (the approvals file)")
-                try:
-                    data = self._loader.load_from_file(args["path"])
-                except AnsibleError as exc:
-                    raise ApprovalNotFound("cannot read the approvals file %s: %s" % (args["path"], exc.message))
-                approval = from_mapping(data, change_id, "the approvals file %s" % args["path"])
-            else:
-                if not args["url"]:
-                    raise ApprovalNotFound("source=url needs url (the approvals endpoint)")
-                approval = fetch_url(args["url"], change_id, args["url_token"], args["timeout"])
-            result.update(judge(args, approval, deployer, now))
-        except (ApprovalNotFound, _governance.SpecError) as exc:
-            result.update(changed=False, valid=False, reason=str(exc), approval={"change_id": change_id},
-                          deployer=deployer, msg="approval refused: %s" % exc)
-            if args["fail_on_invalid"]:
-                result["failed"] = True
+        result.update(decide(args, self._deployer(args, task_vars or {}), self._loader.load_from_file))
         return result

@@ -82,7 +82,7 @@ import os
 from ansible import context
 from ansible.plugins.callback import CallbackBase
 
-from ansible_collections.conveyor.deploy.plugins.plugin_utils import _changelog, _runinfo
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _changelog, _rollout, _runinfo
 
 # Which phase of a host's run a task belongs to: (action, state), with None for "any state".
 # The release module's default state is staged.
@@ -228,8 +228,7 @@ class RunRecorder(object):
                 entry["started_at"] = entry["phases"][0]["start"]
                 entry["finished_at"] = entry["phases"][-1]["end"]
             hosts[name] = entry
-        bad = [name for name, entry in hosts.items() if entry["outcome"] in ("failed", "unreachable", "reverted",
-                                                                             "not_started", "refused")]
+        bad = [name for name, entry in hosts.items() if entry["outcome"] in _rollout.BAD]
         failed = bool(summary.get("failed")) or bool(bad) or any(
             counts.get("failures") or counts.get("unreachable") for counts in stats_summary.values())
         change = dict(_runinfo.change_from(self.extra_vars))

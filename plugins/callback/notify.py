@@ -110,7 +110,7 @@ import urllib.error
 from ansible.module_utils.urls import Request, make_context
 from ansible.plugins.callback import CallbackBase
 
-from ansible_collections.conveyor.deploy.plugins.plugin_utils import _runinfo
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _rollout, _runinfo
 
 SECRET_VARS = {"url": "conveyor_notify_url", "slack_url": "conveyor_notify_slack_url", "token": "conveyor_notify_token"}
 
@@ -286,15 +286,17 @@ class CallbackModule(CallbackBase):
         if self.run["announced"] or not _runinfo.is_collection_task(task):
             return
         self.run["announced"] = True
-        actor = _runinfo.actor(self.run["extra"])
         verb = "manual rollback" if self.run["kind"] == "rollback" else self.run["kind"]
-        self._send("started", "%s started by %s@%s (%s)" % (self._describe(), actor["user"], actor["controller"], verb))
+        self._send("started", "%s started by %s (%s)" % (self._describe(), _rollout.actor(self.run["extra"]), verb))
 
     def v2_runner_on_ok(self, result):
         tags = set(result.task.tags or [])
         if "conveyor_notify_batch_done" in tags:
-            shown = _runinfo.censor(result.result, result.task).get("msg", "")
-            self._send("batch_done", "%s: batch done: %s" % (self._describe(), shown), batch=shown)
+            clean = _runinfo.censor(result.result, result.task)
+            shown = clean.get("msg", "")
+            # The same figures as the progress line: batch k of n, hosts moved, elapsed, ETA.
+            self._send("batch_done", "%s: batch done: %s" % (self._describe(), shown), batch=shown,
+                       figures=clean.get("figures") or {})
         if "conveyor_notify_auto_rollback" in tags and not self.run["auto_rollback"]:
             self.run["auto_rollback"] = True
             self._send("auto_rollback", "%s failed: automatic rollback of the fleet started" % self._describe(),

@@ -1,0 +1,117 @@
+# -*- coding: utf-8 -*-
+# Copyright: conveyor.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The pre-deployment checklist's verdicts, on the controller, with no Ansible objects.
+
+Each function turns what a check found into rows ``{check, passed, summary}``; the report
+gathers the rows of every host and of the fleet, and the run is refused if any row failed.
+"""
+
+from __future__ import annotations
+
+import re
+
+BUILTIN = ("reachable", "window", "approval", "lock", "disk", "artifact", "signature", "lb_capacity",
+           "fleet_healthy", "config_test", "drift")
+
+
+def _short(text, size):
+    text = " ".join(str(text).split())
+    return text if len(text) <= size else text[:size - 3] + "..."
+
+
+def unknown_checks(checks):
+    return [name for name in checks if name not in BUILTIN]
+
+
+def host_rows(result):
+    """The rows of one host from its registered preflight_host result (None when it never ran)."""
+    result = result or {}
+    if result.get("unreachable") or not result:
+        return [{"check": "reachable", "passed": False,
+                 "summary": "unreachable: " + _short(result.get("msg") or "no answer", 200)}]
+    reachable = {"check": "reachable", "passed": True, "summary": "answers over SSH"}
+    if not isinstance(result.get("rows"), list):
+        why = result.get("msg") or result.get("exception") or "the checks did not run"
+        return [reachable, {"check": "host checks", "passed": False, "summary": _short(why, 300)}]
+    return [reachable] + list(result["rows"])
+
+
+def drift_row(changes):
+    changes = list(changes or [])
+    if not changes:
+        return {"check": "drift", "passed": True, "summary": "no drift"}
+    return {"check": "drift", "passed": False, "summary": "differs from the declared configuration: %s "
+            "(run playbooks/environment.yml)" % ", ".join(str(change) for change in changes)}
+
+
+def capacity_row(lb_enabled, answer, first_batch, required, min_healthy_percent, backend):
+    """Whether the backend serves enough now for the first batch to be drained."""
+    if not lb_enabled:
+        return {"check": "lb_capacity", "passed": True,
+                "summary": "no load balancer in the inventory (no lb group): nothing is drained"}
+    if not answer or answer.get("serving") is None:
+        return {"check": "lb_capacity", "passed": False, "summary": "cannot read backend %s: %s" % (
+            backend, (answer or {}).get("msg") or "no answer")}
+    serving, total = answer["serving"], answer.get("total", answer["serving"])
+    if serving == 0:
+        return {"check": "lb_capacity", "passed": True,
+                "summary": "no backend serves yet (first deployment): nothing to keep serving"}
+    enough = serving - min(first_batch, serving) >= required
+    summary = "%d of %d backends serve; the first batch drains %d, %d must keep serving (%s%%)" % (
+        serving, total, first_batch, required, min_healthy_percent)
+    if not enough:
+        summary += ": bring the fleet back up, or use smaller rolling_batches or a lower rolling_min_healthy_percent"
+    return {"check": "lb_capacity", "passed": enough, "summary": summary}
+
+
+def signature_row(required, key, fetched, gpg, published_sha256):
+    """The signature verdict from the fetch results (one per file) and gpgv's status output."""
+    if not required:
+        return {"check": "signature", "passed": True,
+                "summary": "not required (app_artifact_signature_required is false)"}
+    if not key:
+        return {"check": "signature", "passed": False,
+                "summary": "a signature is required but app_artifact_signing_key (the public key) is empty"}
+    missing = [item for item in fetched or [] if item.get("status_code") != 200]
+    if fetched is None or gpg is None and not missing:
+        return {"check": "signature", "passed": False, "summary": "not verified: no reachable host to verify it on"}
+    if missing:
+        names = " and ".join(str((item.get("item") or {}).get("name", "?")) for item in missing)
+        return {"check": "signature", "passed": False,
+                "summary": "cannot fetch %s: %s" % (names, _short(missing[0].get("msg") or "no answer", 150))}
+    out = (gpg or {}).get("stdout") or ""
+    if "VALIDSIG" not in out:
+        if "BADSIG" in out:
+            why = "the signature does not match the artifact (BADSIG)"
+        elif "NO_PUBKEY" in out:
+            why = "it was made by a key that is not app_artifact_signing_key (NO_PUBKEY)"
+        elif (gpg or {}).get("rc") == 3:
+            why = "the public key could not be imported"
+        else:
+            why = "gpg could not verify it"
+        return {"check": "signature", "passed": False, "summary": "signature INVALID: " + why}
+    signed = re.search(r"SHA256 ([0-9a-f]{64})", out)
+    signed = signed.group(1) if signed else ""
+    if published_sha256 and signed != published_sha256:
+        return {"check": "signature", "passed": False, "summary": "the signature is valid but the published checksum "
+                "(%s...) is not that of the signed artifact (%s...)" % (published_sha256[:12], signed[:12])}
+    fingerprint = re.search(r"VALIDSIG ([0-9A-F]+)", out)
+    return {"check": "signature", "passed": True,
+            "summary": "good signature by key " + (fingerprint.group(1)[-16:] if fingerprint else "?")}
+
+
+def results(fleet_rows, rows_by_host, hosts):
+    """Every row, fleet rows first (host 'all hosts'), then each host's in order."""
+    found = [dict(row, host="all hosts") for row in fleet_rows]
+    for host in hosts:
+        found.extend(dict(row, host=host) for row in rows_by_host.get(host, []))
+    return found
+
+
+def refusal(found):
+    failed = [row for row in found if not row["passed"]]
+    if not failed:
+        return ""
+    return "The pre-deployment checklist failed (%d of %d checks); nothing was changed: %s" % (
+        len(failed), len(found), "; ".join("%s %s: %s" % (row["host"], row["check"], row["summary"]) for row in failed))

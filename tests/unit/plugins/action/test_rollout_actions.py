@@ -1,0 +1,107 @@
+# -*- coding: utf-8 -*-
+"""The controller-side pieces of the rollout actions and the lookup, without Ansible's executor."""
+
+import datetime
+
+import pytest
+
+from ansible_collections.conveyor.deploy.plugins.action import rollout_batch, rollout_plan, rollout_report
+from ansible_collections.conveyor.deploy.plugins.lookup import rollout as lookup
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _rollout
+
+T0 = datetime.datetime(2026, 12, 1, 10, 0, 0, tzinfo=datetime.timezone.utc)
+
+
+def plan_args(**extra):
+    args = {key: spec.get("default") for key, spec in rollout_plan.ARGUMENT_SPEC.items()}
+    args.update(kind="deploy", version="2.0.0", app_root="/opt/shop", batches=[1],
+                inputs={"artifact_url": "https://a.example/shop-2.0.0.tar.gz"})
+    args.update(extra)
+    return args
+
+
+def test_plan_names_the_deploy_and_its_release():
+    run = rollout_plan.plan(plan_args(), ["app01", "app02"], {"awx_user_name": "carol"}, run_id="20261201T100000Z-ab",
+                            now=T0)
+    assert run["release_id"] == "20261201T100000Z-2.0.0" and run["actor"].startswith("carol@")
+    assert run["app_root"] == "/opt/shop" and run["policy"]["keep_releases"] == 5
+
+
+@pytest.mark.parametrize("extra, text", [
+    ({"version": "1.0 beta"}, "app_version (rolling_version) is '1.0 beta'"),
+    ({"app_root": "opt/shop"}, "app_root is 'opt/shop': it must be an absolute path"),
+    ({"keep_releases": 0}, "rolling_keep_releases is 0"),
+    ({"inputs": {"artifact_url": "ftp://x"}}, "app_artifact_url is 'ftp://x'"),
+    ({"inputs": {"artifact_url": "/srv/a.tgz", "artifact_sha256": "abc"}}, "app_artifact_sha256 must be 64 hex"),
+    ({"inputs": {"artifact_url": "/srv/a.tgz", "is_production": True, "allow_unverified": True}},
+     "rolling_allow_unverified is refused in production"),
+    ({"lb": {"enabled": True, "host": "lb9"}, "inputs": {"artifact_url": "/a", "lb_host_known": False}},
+     "rolling_lb_host 'lb9' is not in the inventory"),
+    ({"kind": "rollback", "inputs": {"is_production": True}}, 'give -e rollback_reason="..."'),
+])
+def test_plan_refuses_bad_inputs_naming_the_variable(extra, text):
+    with pytest.raises(_rollout.PlanError) as caught:
+        rollout_plan.plan(plan_args(**extra), ["app01"], {}, run_id="RUN")
+    assert text in str(caught.value)
+
+
+def test_plan_lists_every_problem_at_once():
+    problems = rollout_plan.input_problems(plan_args(version="", app_root="x", keep_releases=0))
+    assert len(problems) == 3
+
+
+def committed():
+    run = rollout_plan.plan(plan_args(batches=[2], min_healthy_percent=0), ["a", "b", "c"], {}, run_id="R-1", now=T0)
+    moving = {"from": {"version": "1"}, "to": {"release_id": "R2", "version": "2"}, "back": {"release_id": "R1", "version": "1"},
+              "work": True}
+    return _rollout.commit(run, {"a": moving, "b": moving, "c": moving})
+
+
+def test_lookup_gives_the_rollout_plays_their_hosts_and_serial():
+    run = committed()
+    hostvars = {"a": {"rolling_run": run}, "b": {"rolling_run": run}, "c": {}}
+    found = lookup.find_run(hostvars, ["a", "b", "c"])
+    assert lookup.answer("hosts", found, hostvars) == ["a", "b", "c"]
+    assert lookup.answer("sizes", found, hostvars) == [2, 1]
+    assert lookup.answer("recover_hosts", found, hostvars) == []
+    assert lookup.answer("run_hosts", found, hostvars) == ["a", "b", "c"]
+    assert lookup.answer("hosts", None, {}) == []
+    # After a failed second batch, the first batch goes back.
+    batch1 = {"index": 1, "hosts": {"a": {"outcome": "deployed"}, "b": {"outcome": "deployed"}}}
+    batch2 = {"index": 2, "hosts": {"c": {"outcome": "rolled_back", "reason": "gate"}}}
+    hostvars = {"a": {"rolling_run": run, "__rolling_batch": batch1}, "b": {"__rolling_batch": batch1},
+                "c": {"__rolling_batch": batch2}}
+    assert lookup.answer("recover_hosts", run, hostvars) == ["a", "b"]
+    assert lookup.answer("recover_sizes", run, hostvars) == [2]
+
+
+def test_window_recheck_applies_to_deploys_only_and_honours_the_override():
+    run = committed()
+    closed = {"freezes": [{"name": "all december", "start": "2026-12-01", "end": "2026-12-31"}], "timezone": "UTC"}
+    run["policy"].update(windows=closed, window_now="2026-12-01T10:00:00")
+    assert "the deployment window closed before this batch" in rollout_batch.window_problem(run, "forward")
+    assert rollout_batch.window_problem(run, "recover") == ""
+    run["policy"]["override_reason"] = "incident 42"
+    assert rollout_batch.window_problem(run, "forward") == ""
+
+
+def test_report_counts_the_requests_served_and_fails_a_failed_run():
+    run = committed()
+    b1 = {"index": 1, "served_before": 100, "served_after": 150,
+          "hosts": {"a": {"outcome": "deployed", "reason": ""}, "b": {"outcome": "deployed", "reason": ""}}}
+    b2 = {"index": 2, "served_before": 150, "served_after": 230, "hosts": {"c": {"outcome": "deployed", "reason": ""}}}
+    hostvars = {"a": {"__rolling_batch": b1}, "b": {"__rolling_batch": b1}, "c": {"__rolling_batch": b2}}
+    found, failed, message = rollout_report.report(run, hostvars, run["t_committed"] + 9)
+    assert not failed and message == "" and found["requests_served"] == 130
+    b2["hosts"]["c"] = {"outcome": "rolled_back", "reason": "503"}
+    found, failed, message = rollout_report.report(run, hostvars, run["t_committed"] + 9)
+    assert failed and "c rolled_back (503)" in message and found["failed"]
+
+
+def test_smoke_test_expects_the_version_alone_in_every_answer():
+    answers = iter([(True, 200, 3.0, None)] * 3)
+    found = rollout_report.smoke_test("http://lb/version", "1.0.0", 3, probe=lambda *a: next(answers))
+    assert found["passed"] and found["msg"].startswith("3/3 consecutive successes")
+    bad = rollout_report.smoke_test("http://lb/version", "1.0.0", 3,
+                                    probe=lambda *a: (False, 200, 2.0, "body does not match"))
+    assert not bad["passed"] and "body does not match" in bad["msg"]

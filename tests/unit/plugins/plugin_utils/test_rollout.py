@@ -1,0 +1,215 @@
+# -*- coding: utf-8 -*-
+"""The rollout engine's decisions: plan, commit, batch judgement, progress, recovery, rows, verdict, rollback."""
+
+import datetime
+
+import pytest
+
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _rollout, _runinfo
+
+T0 = datetime.datetime(2026, 12, 1, 10, 0, 0, tzinfo=datetime.timezone.utc)
+POLICY = {"batches": [2], "min_healthy_percent": 50, "failure_policy": "rollback_fleet", "bake_seconds": 0}
+HOSTS = ["app01", "app02", "app03", "app04"]
+
+
+def rel(version, rid=None):
+    return {"release_id": rid or "r-" + version, "version": version}
+
+
+def deploy_run(hosts=HOSTS, policy=None, skip=(), errors=None):
+    run = _rollout.new_run("deploy", hosts, dict(POLICY, **(policy or {})), len(hosts), "alice@ci", "RUN-1",
+                           version="2.0.0", release_id="R2", lb={"enabled": True}, now=T0)
+    prepared = {}
+    for host in hosts:
+        if errors and host in errors:
+            prepared[host] = {"error": errors[host]}
+        elif host in skip:
+            prepared[host] = {"from": rel("2.0.0"), "to": rel("2.0.0"), "back": rel("2.0.0"), "work": False,
+                              "skip_reason": "already runs 2.0.0 and is healthy"}
+        else:
+            prepared[host] = {"from": rel("1.0.0"), "to": rel("2.0.0", "R2"), "back": rel("1.0.0"), "work": True}
+    return _rollout.commit(run, prepared, now=T0 + datetime.timedelta(seconds=5))
+
+
+def record(run, outcomes, index):
+    return {"hosts": {h: {"outcome": o, "reason": "" if o == "deployed" else "its gate failed", "gate_s": 1.0,
+                          "drain_s": 0.0} for h, o in outcomes.items()}, "index": index}
+
+
+def test_run_ids_are_unique_sortable_and_shared_through_the_environment():
+    ids = {_runinfo.new_run_id(T0) for _ in range(50)}
+    assert len(ids) == 50 and all(i.startswith("20261201T100000Z-") for i in ids)
+    env = {}
+    first = _runinfo.shared_run_id(env, T0)
+    assert _runinfo.shared_run_id(env) == first and env[_runinfo.RUN_ID_ENV] == first
+
+
+def test_actor_is_the_awx_user_when_awx_launched_it():
+    assert _rollout.actor({"awx_user_name": "carol"}, controller="awx-1") == "carol@awx-1"
+    assert _rollout.actor({}, user="bob", controller="vm") == "bob@vm"
+    assert "@" in _rollout.actor({}) and not _rollout.actor({}).startswith("unknown@")
+
+
+def test_commit_cuts_the_hosts_that_move_into_batches_and_leaves_the_others():
+    run = deploy_run(skip=("app02",))
+    assert run["work"] == ["app01", "app03", "app04"]
+    assert run["batches"] == [["app01", "app03"], ["app04"]]
+    assert run["moves"]["app02"]["skip_reason"].startswith("already runs")
+    assert "staged on 3 host(s); batches of 2, 1 host(s)" in _rollout.announce(run)
+
+
+def test_commit_aborts_on_any_host_error_and_moves_nothing():
+    run = deploy_run(errors={"app03": "lock: held by run other by bob@ci"})
+    assert run["work"] == [] and run["batches"] == []
+    assert run["aborted"].startswith("Aborted before any cutover, nothing live changed: app03: lock: held by run other")
+    failed, message = _rollout.verdict(run, _rollout.final_rows(run, {}, {}))
+    assert failed and "held by run other" in message
+
+
+def test_a_host_that_never_answered_is_refused():
+    run = _rollout.new_run("deploy", HOSTS, POLICY, 4, "a@b", "RUN", version="2", release_id="R", now=T0)
+    run = _rollout.commit(run, {"app01": None, "app02": {"unreachable": True, "msg": "ssh: timeout"}})
+    assert run["refused"]["app02"] == "unreachable: ssh: timeout" and "app01" in run["refused"]
+
+
+def test_capacity_is_refused_naming_the_variables():
+    with pytest.raises(_rollout.PlanError, match="rolling_batches.*rolling_min_healthy_percent"):
+        _rollout.new_run("deploy", HOSTS, dict(POLICY, batches=["100%"]), 4, "a@b", "RUN", lb={"enabled": True})
+    # Without a load balancer nothing is drained, so any batch is fine.
+    assert _rollout.new_run("deploy", HOSTS, dict(POLICY, batches=["100%"]), 4, "a@b", "RUN")["policy"]
+
+
+@pytest.mark.parametrize("result, outcome", [
+    ({"outcome": "moved", "timings": {"verify": 1.2}}, "deployed"),
+    ({"outcome": "reverted", "failed": True, "reason": "gate failed"}, "rolled_back"),
+    ({"outcome": "failed", "failed": True, "msg": "could not restart"}, "failed"),
+    ({"unreachable": True, "msg": "ssh"}, "unreachable"),
+    (None, "unreachable"),
+])
+def test_cutover_outcomes(result, outcome):
+    assert _rollout.cutover_outcome(result, _rollout.LABELS["deploy"])[0] == outcome
+
+
+def test_batch_judgement_stops_on_a_failed_host_an_enable_error_or_a_closed_window():
+    run = deploy_run()
+    ok = {"app01": {"outcome": "moved"}, "app02": {"outcome": "moved"}}
+    labels = run["labels"]
+    assert not _rollout.judge_batch(run, ["app01", "app02"], ["app01", "app02"], ok, labels)["stop"]
+    bad = dict(ok, app02={"outcome": "reverted", "failed": True, "reason": "503"})
+    judged = _rollout.judge_batch(run, ["app01", "app02"], ["app01", "app02"], bad, labels)
+    assert judged["stop"] and judged["hosts"]["app02"] == {"outcome": "rolled_back", "reason": "503", "gate_s": None,
+                                                           "drain_s": None}
+    assert _rollout.judge_batch(run, ["app01", "app02"], ["app01", "app02"], ok, labels,
+                                enable={"failed": True, "msg": "timeout"})["error"] == "enable: timeout"
+    closed = _rollout.judge_batch(run, ["app01", "app02"], [], {}, labels, closed="window closed")
+    assert closed["stop"] and closed["hosts"]["app01"]["outcome"] == "not_started"
+    refused = _rollout.judge_batch(run, ["app01"], [], {}, labels, drain={"failed": True, "msg": "Refusing"})
+    assert refused["hosts"]["app01"]["reason"] == "drain: Refusing"
+
+
+def test_progress_line_counts_hosts_and_estimates_the_rest():
+    run = deploy_run()
+    first = record(run, {"app01": "deployed", "app02": "deployed"}, 1)
+    line, figures = _rollout.progress(run, first, first["hosts"], run["t_committed"] + 10.0)
+    assert line == "Batch 1 of 2: app01 deployed, app02 deployed; 2 of 4 host(s) moved; 10.0 s elapsed; ETA 10 s"
+    assert figures == {"batch": 1, "batches": 2, "moved": 2, "hosts": 4, "elapsed_s": 10.0, "eta_s": 10.0,
+                       "stopped": False}
+    second = dict(record(run, {"app03": "deployed", "app04": "rolled_back"}, 2), stop=True)
+    line, figures = _rollout.progress(run, second, dict(first["hosts"], **second["hosts"]), run["t_committed"] + 21)
+    assert line.endswith("3 of 4 host(s) moved; 21.0 s elapsed; STOPPED: app04: its gate failed")
+    assert figures["eta_s"] is None and figures["stopped"]
+
+
+def test_fleet_recovery_moves_back_only_deployed_hosts_after_a_failure_with_rollback_fleet():
+    run = deploy_run()
+    rows = dict(record(run, {"app01": "deployed", "app02": "deployed"}, 1)["hosts"],
+                **record(run, {"app03": "deployed", "app04": "rolled_back"}, 2)["hosts"])
+    hosts, batches = _rollout.recovery(run, rows)
+    assert hosts == ["app01", "app02", "app03"] and batches == [["app01", "app02"], ["app03"]]
+    assert _rollout.recovery(run, rows, closed="window")[0] == []
+    halt = deploy_run(policy={"failure_policy": "halt"})
+    assert _rollout.recovery(halt, rows)[0] == []
+    good = {h: {"outcome": "deployed"} for h in HOSTS}
+    assert _rollout.recovery(run, good)[0] == []
+
+
+def test_rows_and_verdict_of_a_recovered_deploy():
+    run = deploy_run()
+    rows = dict(record(run, {"app01": "deployed", "app02": "deployed"}, 1)["hosts"],
+                **record(run, {"app03": "failed", "app04": "not_started"}, 2)["hosts"])
+    back = {h: {"outcome": "rolled_back", "reason": "", "gate_s": 1.0} for h in ("app01", "app02")}
+    final = _rollout.final_rows(run, rows, back)
+    by = {row["host"]: row for row in final}
+    assert by["app01"]["outcome"] == "rolled_back" and by["app01"]["to"] == "1.0.0"
+    assert by["app01"]["reason"] == "fleet rollback after a failed batch"
+    failed, message = _rollout.verdict(run, final)
+    assert failed and "Deployment of 2.0.0 (release R2) failed:" in message
+    assert "app03 failed (its gate failed)" in message and "The fleet was rolled back" in message
+
+
+def test_a_failed_first_deploy_never_claims_a_fleet_rollback():
+    run = deploy_run(hosts=["app01"], policy={"batches": [1], "min_healthy_percent": 0})
+    rows = record(run, {"app01": "failed"}, 1)["hosts"]
+    failed, message = _rollout.verdict(run, _rollout.final_rows(run, rows, {}))
+    assert failed and "rolled back to its previous release" not in message and "No host runs 2.0.0" in message
+
+
+def test_verdict_of_a_successful_run_and_of_a_closed_window():
+    run = deploy_run(skip=("app04",))
+    rows = {h: {"outcome": "deployed", "reason": ""} for h in ("app01", "app02", "app03")}
+    assert _rollout.verdict(run, _rollout.final_rows(run, rows, {})) == (False, "")
+    rows["app03"] = {"outcome": "not_started", "reason": "the window closed"}
+    failed, message = _rollout.verdict(run, _rollout.final_rows(run, rows, {}), closed="closed")
+    assert failed and "stopped when the deployment window closed" in message and "next window" in message
+
+
+def test_summary_never_says_ok_for_a_failed_run():
+    run = deploy_run()
+    rows = _rollout.final_rows(run, {h: {"outcome": "deployed", "reason": ""} for h in HOSTS}, {})
+    failed, dummy = _rollout.verdict(run, rows, smoke={"passed": False, "msg": "failed: 503"})
+    found = _rollout.summary(run, rows, failed, run["t_committed"] + 3, smoke={"msg": "failed: 503"})
+    assert failed and _rollout.summary_lines(found)[0].startswith("Release R2 (2.0.0): FAILED")
+
+
+def rb_info(current, target=None, problem=None):
+    return {"current": current, "target": target, "target_problem": problem}
+
+
+def test_rollback_goes_to_the_previous_good_release():
+    move = _rollout.rollback_move(rb_info(rel("2.0.0"), rel("1.0.0")), "", "RB")
+    assert move["work"] and move["to"]["version"] == "1.0.0" and move["back"]["version"] == "2.0.0"
+    refused = _rollout.rollback_move(rb_info(rel("1.0.0"), None, "no previous good release"), "", "RB")
+    assert refused["error"] == "no previous good release"
+
+
+def test_a_second_rollback_is_a_retry_that_changes_nothing_and_says_how_to_go_further():
+    live = dict(rel("1.1.0"), activated_reason="rollback: bad", activated_run="RB-1")
+    move = _rollout.rollback_move(rb_info(live, rel("1.0.0")), "", "RB-2")
+    assert not move["work"] and move["to"]["version"] == "1.1.0"
+    assert "by run RB-1" in move["skip_reason"] and "rollback_to" in move["skip_reason"]
+    further = _rollout.rollback_move(rb_info(live, rel("1.0.0")), "1.0.0", "RB-2")
+    assert further["work"] and further["to"]["version"] == "1.0.0"
+
+
+def test_a_retry_of_a_partial_rollback_finishes_it_and_the_rows_show_the_live_version():
+    run = _rollout.new_run("rollback", HOSTS, dict(POLICY, batches=[1]), 4, "a@b", "RB-2", now=T0)
+    done = dict(rel("1.0.0"), activated_reason="rollback", activated_run="RB-1")
+    prepared = {h: _rollout.rollback_move(rb_info(done, rel("0.9.0")), "", "RB-2") for h in ("app01", "app02")}
+    prepared.update({h: _rollout.rollback_move(rb_info(rel("2.0.0"), rel("1.0.0")), "", "RB-2")
+                     for h in ("app03", "app04")})
+    run = _rollout.commit(run, prepared)
+    assert run["work"] == ["app03", "app04"] and not run["aborted"]
+    rows = {h: {"outcome": "rolled_back", "reason": ""} for h in ("app03", "app04")}
+    final = {row["host"]: row for row in _rollout.final_rows(run, rows, {})}
+    assert final["app01"] == dict(final["app01"], outcome="skipped", to="1.0.0", **{"from": "1.0.0"})
+    assert final["app03"]["to"] == "1.0.0" and final["app03"]["from"] == "2.0.0"
+    assert _rollout.verdict(run, list(final.values())) == (False, "")
+
+
+def test_rollback_hosts_that_disagree_abort_naming_each_target():
+    run = _rollout.new_run("rollback", HOSTS[:2], dict(POLICY, batches=[1]), 2, "a@b", "RB", now=T0)
+    prepared = {"app01": _rollout.rollback_move(rb_info(rel("2.0.0"), rel("1.0.0")), "", "RB"),
+                "app02": _rollout.rollback_move(rb_info(rel("2.0.0"), rel("1.1.0")), "", "RB")}
+    run = _rollout.commit(run, prepared)
+    assert "hosts disagree on the rollback target (app01 -> 1.0.0, app02 -> 1.1.0)" in run["aborted"]
+    assert "rollback_to" in run["aborted"]
