@@ -125,6 +125,13 @@ class ActionModule(ActionBase):
                 out.update(changed=bool(answer.get("changed")), diff=answer.get("diff"), served_after=served(answer))
                 record = _rollout.judge_batch(run, planned, moving, results, labels, drain_view, enable,
                                               closed=drain.get("closed") or "")
+        hooks = (run.get("hooks") or {}).get("after_batch")
+        if hooks and args["direction"] == "forward" and not self._task.check_mode:
+            problem = _rollout.run_controller_hooks(hooks, "after_batch", run, {
+                "CONVEYOR_BATCH": str(index), "CONVEYOR_BATCHES": str(len(batches)),
+                "CONVEYOR_HOSTS": ",".join(planned)})
+            if problem:
+                record.update(error=problem, stop=True)
         record.update(index=index, batches=len(batches), direction=args["direction"],
                       served_before=drain.get("served_before"), served_after=out.get("served_after"))
         rows = dict(_rollout.records_of(run, hostvars, args["record_var"]))

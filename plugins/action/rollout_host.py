@@ -89,7 +89,24 @@ class ActionModule(ActionBase):
         if answer.get("failed"):
             record["error"] = "stage: %s" % answer.get("msg")
         record["msg"] = answer.get("msg")
+        if not record.get("error") and not self._task.check_mode:
+            record.update(self.after_stage(run, args))
         return record
+
+    def after_stage(self, run, args):
+        """The after_stage extension point: its commands in the staged release's directory."""
+        env = {"CONVEYOR_HOOK": "after_stage", "CONVEYOR_RUN_ID": run["run_id"], "CONVEYOR_VERSION": run["version"],
+               "CONVEYOR_RELEASE_ID": run["release_id"], "CONVEYOR_APP_ROOT": args["app_root"]}
+        for command in (run.get("hooks") or {}).get("after_stage") or []:
+            answer = self._execute_module(
+                module_name="ansible.builtin.command", task_vars=self._vars,
+                module_args={"argv": ["/usr/bin/env"] + ["%s=%s" % item for item in sorted(env.items())]
+                             + ["/bin/sh", "-c", command],
+                             "chdir": os.path.join(args["app_root"], "releases", run["release_id"])})
+            if answer.get("rc") != 0 or answer.get("failed"):
+                output = " ".join(str(answer.get("stderr") or answer.get("stdout") or answer.get("msg") or "").split())
+                return {"error": "after_stage hook %r exited %s: %s" % (command, answer.get("rc"), output[:200])}
+        return {}
 
     def resolve(self, run, args, host):
         target = {"target": args["rollback_to"]} if args["rollback_to"] else {"target_previous_good": True}

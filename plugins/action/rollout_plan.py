@@ -38,6 +38,7 @@ ARGUMENT_SPEC = {
     "smoke_url": {"type": "str", "default": ""},
     "smoke_requests": {"type": "int", "default": 10},
     "not_release_fault": {"type": "bool", "default": False},
+    "hooks": {"type": "dict", "default": {}},
     "inputs": {"type": "dict", "default": {}},
     "prepared": {"type": "str", "default": "__rolling_prepare"},
 }
@@ -70,7 +71,7 @@ def input_problems(args):
             found.append("rolling_allow_unverified is refused in production: publish a checksum")
     elif inputs.get("is_production") and not (args.get("reason") or "").strip():
         found.append('This is production: give -e rollback_reason="..." (it is recorded with the rollback)')
-    return found
+    return found + _rollout.hook_problems(args.get("hooks") or {})
 
 
 def plan(args, hosts, extra_vars, run_id=None, now=None):
@@ -93,6 +94,7 @@ def plan(args, hosts, extra_vars, run_id=None, now=None):
                            _rollout.actor(extra_vars), run_id, version=args.get("version"),
                            release_id=release_id, lb=lb, reason=args.get("reason"), now=now)
     run["app_root"] = args["app_root"]
+    run["hooks"] = dict(args.get("hooks") or {})
     return run
 
 

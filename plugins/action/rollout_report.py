@@ -84,6 +84,16 @@ class ActionModule(ActionBase):
             if len(live) == 1:
                 smoke = smoke_test(run["policy"]["smoke_url"], live[0], run["policy"]["smoke_requests"])
                 found, failed, message = report(run, hostvars, time.time(), smoke)
+        hooks = run.get("hooks") or {}
+        if not self._task.check_mode and (hooks.get("at_end") or (failed and hooks.get("on_failure"))):
+            problems = [problem for problem in (
+                _rollout.run_controller_hooks(hooks.get("on_failure"), "on_failure", run) if failed else "",
+                _rollout.run_controller_hooks(hooks.get("at_end"), "at_end", run,
+                                              {"CONVEYOR_OUTCOME": "failed" if failed else "succeeded"}))
+                if problem]
+            if problems:
+                failed, message = True, " ".join([message] + ["%s." % problem for problem in problems]).strip()
+                found["failed"] = True
         for line in _rollout.summary_lines(found):
             display.display(line)
         # The task itself succeeds, or Ansible would drop the stats; the play's next task fails the run.

@@ -4,8 +4,12 @@
 """One host's cutover as a sequence of timed steps: switch, restart, gate, and the revert.
 
 Private to the collection.  The sequence is written against a small ``Host`` interface
-(activate, restart, probe, mark, stop, diagnose) so the unit tests can drive every branch
-with a fake host, and the cutover module supplies the real one.
+(activate, restart, gate, mark, stop, diagnose, hook) so the unit tests can drive every
+branch with a fake host, and the cutover module supplies the real one.
+
+Extension points: ``host.hook(point, release)`` runs the commands given for ``before_switch``
+(a failure leaves the host untouched), ``after_switch`` and ``before_gate`` (a failure counts as
+a failed gate: the host goes back); each is a timed phase ``hook:<point>``.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ def cutover(host, target, previous, check_mode=False):
     result = dict(outcome=MOVED, reason="", phases=timeline.phases, changed=False, diagnostics=None,
                   revert_gate=None, gate=None)
     try:
+        _hook(timeline, host, "before_switch", target)
         switched = timeline.run("switch", host.activate, target["release_id"], False)
     except StepError as exc:
         # current was not touched and nothing restarted: the host still runs what it ran.
@@ -92,7 +97,9 @@ def cutover(host, target, previous, check_mode=False):
     # Restart even when current already pointed there: a run that died between the switch and
     # the restart leaves the old code running behind the new link.
     try:
+        _hook(timeline, host, "after_switch", target)
         timeline.run("restart", host.restart)
+        _hook(timeline, host, "before_gate", target)
         result["gate"] = timeline.run("verify", host.gate, target["version"])
     except StepError as exc:
         result["gate"] = dict(passed=False, summary="failed: %s" % exc, attempts=[])
@@ -130,6 +137,12 @@ def cutover(host, target, previous, check_mode=False):
                                 else "host down", result["reason"])
     result["timings"] = _timings(timeline)
     return result
+
+
+def _hook(timeline, host, point, release):
+    hook = getattr(host, "hook", None)
+    if hook is not None and host.has_hook(point):
+        timeline.run("hook:" + point, hook, point, release)
 
 
 def _timings(timeline):

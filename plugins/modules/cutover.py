@@ -94,6 +94,19 @@ options:
     type: list
     elements: str
     default: []
+  hooks:
+    description:
+      - Extension points - shell commands run as root in the release's directory, with C(CONVEYOR_HOOK),
+        C(CONVEYOR_RELEASE_ID), C(CONVEYOR_VERSION), C(CONVEYOR_RUN_ID) and C(CONVEYOR_APP_ROOT) in the environment.
+      - C(before_switch) (a failure leaves the host untouched), C(after_switch) (before the restart) and
+        C(before_gate) (after the restart); a failure of the last two counts as a failed gate, so the host goes back.
+      - Each is a list of commands, run in order; other keys are ignored (they are the run's other extension points).
+    type: dict
+    default: {}
+  hook_timeout:
+    description: Seconds each hook command may run.
+    type: int
+    default: 300
   health:
     description: The health gate.
     type: dict
@@ -280,6 +293,22 @@ class SystemdHost(object):
         except ReleaseError as exc:
             raise StepError(exc.msg)
 
+    def has_hook(self, point):
+        return bool((self.params["hooks"] or {}).get(point))
+
+    def hook(self, point, release):
+        """Run the commands of an extension point in the release's directory; a failure raises StepError."""
+        env = {"CONVEYOR_HOOK": point, "CONVEYOR_RELEASE_ID": release["release_id"],
+               "CONVEYOR_VERSION": release.get("version") or "", "CONVEYOR_RUN_ID": self.params["run_id"] or "",
+               "CONVEYOR_APP_ROOT": self.layout.root}
+        for command in self.params["hooks"][point]:
+            rc, out, err = self.module.run_command(
+                ["timeout", "--kill-after=5", str(self.params["hook_timeout"]), "/bin/sh", "-c", command],
+                cwd=self.layout.release_dir(release["release_id"]), environ_update=env)
+            if rc != 0:
+                raise StepError("%s hook %r exited %d: %s" % (point, command, rc, censored(
+                    short(err or out or "no output", 200), self.params["censor"])))
+
     def _systemctl(self, *args):
         timeout = str(self.params["restart_timeout"])
         return self.module.run_command(["timeout", "--kill-after=5", timeout, "systemctl"] + list(args))
@@ -422,6 +451,8 @@ def main():
             run_id=dict(type="str"),
             journal_lines=dict(type="int", default=10),
             censor=dict(type="list", elements="str", default=[], no_log=True),
+            hooks=dict(type="dict", default={}),
+            hook_timeout=dict(type="int", default=300),
             health=dict(type="dict", required=True, options=health_options),
         ),
         supports_check_mode=True,

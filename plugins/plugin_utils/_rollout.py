@@ -45,6 +45,51 @@ LABELS = {
 DONE = {"deploy": ("deployed", "skipped"), "rollback": ("rolled_back", "skipped")}
 
 
+# The engine's named extension points: where each runs, and what a failure does.
+EXTENSION_POINTS = {
+    "after_stage": "each host, after its release is staged; a failure aborts the run before any cutover",
+    "before_switch": "each host, before current switches; a failure leaves the host untouched and stops the rollout",
+    "after_switch": "each host, after the switch and before the restart; a failure counts as a failed gate",
+    "before_gate": "each host, after the restart and before the health gate; a failure counts as a failed gate",
+    "after_batch": "the controller, after each batch is re-enabled; a failure stops the rollout",
+    "at_end": "the controller, once the run is over; a failure fails the run",
+    "on_failure": "the controller, when the run failed",
+}
+HOST_POINTS = ("after_stage", "before_switch", "after_switch", "before_gate")
+
+
+def hook_problems(hooks):
+    """What is wrong with rolling_hooks: unknown points, or values that are not lists of commands."""
+    found = []
+    if not isinstance(hooks, dict):
+        return ["rolling_hooks must be a mapping of extension point to a list of commands"]
+    for point, commands in hooks.items():
+        if point not in EXTENSION_POINTS:
+            found.append("rolling_hooks names an unknown extension point %r; the points are %s"
+                         % (point, ", ".join(EXTENSION_POINTS)))
+        elif not isinstance(commands, list) or not all(isinstance(c, str) and c.strip() for c in commands):
+            found.append("rolling_hooks.%s must be a list of commands (strings)" % point)
+    return found
+
+
+def run_controller_hooks(commands, point, run, extra_env=None, runner=None, timeout=300):
+    """Run a controller extension point's commands in order; return the first failure, or ''."""
+    import os
+    import subprocess
+    runner = runner or subprocess.run
+    env = dict(os.environ, CONVEYOR_HOOK=point, CONVEYOR_RUN_ID=run["run_id"], CONVEYOR_KIND=run["kind"],
+               CONVEYOR_VERSION=run.get("version") or "", **(extra_env or {}))
+    for command in commands or []:
+        try:
+            done = runner(command, shell=True, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            return "%s hook %r did not finish within %d s" % (point, command, timeout)
+        if done.returncode != 0:
+            output = " ".join((done.stderr or done.stdout or "no output").split())[:200]
+            return "%s hook %r exited %d: %s" % (point, command, done.returncode, output)
+    return ""
+
+
 class PlanError(ValueError):
     """An input that cannot be planned: the message names the variable and the fix."""
 

@@ -41,12 +41,13 @@ def new_run_id(moment=None, rand=os.urandom):
     return "%s-%s" % (moment.strftime("%Y%m%dT%H%M%SZ"), binascii.hexlify(rand(4)).decode("ascii"))
 
 
-def shared_run_id(environ=os.environ, moment=None, rand=os.urandom):
+def shared_run_id(environ=None, moment=None, rand=os.urandom):
     """The run id of this ansible-playbook process: the callbacks and the plan share it.
 
     The first caller (a callback, when the playbook starts) fixes it in the environment; the
     workers Ansible starts later inherit it, so the plan reads the same id.
     """
+    environ = os.environ if environ is None else environ
     found = environ.get(RUN_ID_ENV)
     if not found:
         found = new_run_id(moment, rand)

@@ -148,3 +148,45 @@ def test_gate_times_out():
     result = cut.gate(lambda v: (False, None, 1.0, "connection refused"), dict(SETTINGS, failure_threshold=0, timeout=1),
                       "2.0.0", clock=lambda: next(ticks) * 0.1, sleep=lambda s: None)
     assert result["passed"] is False and "within" in result["summary"]
+
+
+class HookedHost(FakeHost):
+    """A FakeHost with extension-point commands; ``failing`` names the points whose commands fail."""
+
+    def __init__(self, failing=(), **kwargs):
+        super().__init__(**kwargs)
+        self.failing = set(failing)
+
+    def has_hook(self, point):
+        return True
+
+    def hook(self, point, release):
+        self.calls.append(("hook", point, release["release_id"]))
+        if point in self.failing:
+            raise cut.StepError("%s hook 'migrate' exited 1: no database" % point)
+
+
+def test_extension_points_run_in_order_around_the_switch_and_restart():
+    host = HookedHost()
+    result = cut.cutover(host, dict(release_id="r2", version="2.0.0"), R1)
+    assert result["outcome"] == cut.MOVED
+    assert [c for c in host.calls if c[0] != "gate"][:5] == [
+        ("hook", "before_switch", "r2"), ("activate", "r2", False), ("hook", "after_switch", "r2"), ("restart",),
+        ("hook", "before_gate", "r2")]
+    assert [p["name"] for p in result["phases"]][:5] == ["hook:before_switch", "switch", "hook:after_switch",
+                                                         "restart", "hook:before_gate"]
+
+
+def test_a_failed_before_switch_hook_leaves_the_host_untouched():
+    host = HookedHost(failing=("before_switch",))
+    result = cut.cutover(host, dict(release_id="r2", version="2.0.0"), R1)
+    assert result["outcome"] == cut.REVERTED and host.current == "r1"
+    assert ("activate", "r2", False) not in host.calls and "no database" in result["reason"]
+
+
+@pytest.mark.parametrize("point", ["after_switch", "before_gate"])
+def test_a_failed_hook_after_the_switch_counts_as_a_failed_gate(point):
+    host = HookedHost(failing=(point,))
+    result = cut.cutover(host, dict(release_id="r2", version="2.0.0"), R1)
+    assert result["outcome"] == cut.REVERTED and host.current == "r1"
+    assert point + " hook 'migrate' exited 1" in result["reason"] and host.marks["r2"][0] == "failed"

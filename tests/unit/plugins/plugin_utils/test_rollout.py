@@ -16,7 +16,8 @@ def rel(version, rid=None):
     return {"release_id": rid or "r-" + version, "version": version}
 
 
-def deploy_run(hosts=HOSTS, policy=None, skip=(), errors=None):
+def deploy_run(hosts=None, policy=None, skip=(), errors=None):
+    hosts = hosts or HOSTS
     run = _rollout.new_run("deploy", hosts, dict(POLICY, **(policy or {})), len(hosts), "alice@ci", "RUN-1",
                            version="2.0.0", release_id="R2", lb={"enabled": True}, now=T0)
     prepared = {}
@@ -37,7 +38,7 @@ def record(run, outcomes, index):
 
 
 def test_run_ids_are_unique_sortable_and_shared_through_the_environment():
-    ids = {_runinfo.new_run_id(T0) for _ in range(50)}
+    ids = {_runinfo.new_run_id(T0) for dummy in range(50)}
     assert len(ids) == 50 and all(i.startswith("20261201T100000Z-") for i in ids)
     env = {}
     first = _runinfo.shared_run_id(env, T0)
@@ -213,3 +214,20 @@ def test_rollback_hosts_that_disagree_abort_naming_each_target():
     run = _rollout.commit(run, prepared)
     assert "hosts disagree on the rollback target (app01 -> 1.0.0, app02 -> 1.1.0)" in run["aborted"]
     assert "rollback_to" in run["aborted"]
+
+
+def test_hook_points_are_checked_by_name_and_shape():
+    assert _rollout.hook_problems({"before_gate": ["curl -f localhost/warm"], "at_end": ["true"]}) == []
+    assert "unknown extension point 'after_deploy'" in _rollout.hook_problems({"after_deploy": ["x"]})[0]
+    assert "must be a list of commands" in _rollout.hook_problems({"after_batch": "make warm"})[0]
+    assert _rollout.hook_problems([]) == ["rolling_hooks must be a mapping of extension point to a list of commands"]
+
+
+def test_controller_hooks_run_in_order_with_the_run_in_their_environment_and_stop_at_the_first_failure(tmp_path):
+    run = deploy_run()
+    out = tmp_path / "seen"
+    assert _rollout.run_controller_hooks(['echo "$CONVEYOR_HOOK $CONVEYOR_RUN_ID $CONVEYOR_BATCH" >> %s' % out],
+                                         "after_batch", run, {"CONVEYOR_BATCH": "2"}) == ""
+    assert out.read_text() == "after_batch RUN-1 2\n"
+    problem = _rollout.run_controller_hooks(["echo no >&2; exit 3", "echo never >> %s" % out], "at_end", run)
+    assert problem == "at_end hook 'echo no >&2; exit 3' exited 3: no" and out.read_text().count("\n") == 1

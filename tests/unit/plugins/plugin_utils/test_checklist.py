@@ -1,0 +1,71 @@
+# -*- coding: utf-8 -*-
+"""The checklist's row verdicts: hosts, drift, capacity, signature, the refusal."""
+
+import pytest
+
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _checklist
+
+KEY_FPR = "VALIDSIG 0123456789ABCDEF0123456789ABCDEF01234567 2026-12-01"
+SHA = "ab" * 32
+
+
+def test_host_rows_say_unreachable_and_failed_modules_plainly():
+    assert _checklist.host_rows({"unreachable": True, "msg": "ssh: connect timed out"})[0] == {
+        "check": "reachable", "passed": False, "summary": "unreachable: ssh: connect timed out"}
+    assert not _checklist.host_rows(None)[0]["passed"]
+    crashed = _checklist.host_rows({"msg": "MODULE FAILURE"})
+    assert crashed[0]["passed"] and crashed[1] == {"check": "host checks", "passed": False, "summary": "MODULE FAILURE"}
+    rows = [{"check": "disk", "passed": True, "summary": "ok"}]
+    assert _checklist.host_rows({"rows": rows})[1:] == rows
+
+
+def test_drift_row_names_the_differences_and_the_fix():
+    assert _checklist.drift_row([])["passed"]
+    row = _checklist.drift_row(["config", "unit"])
+    assert not row["passed"] and "config, unit" in row["summary"] and "playbooks/environment.yml" in row["summary"]
+
+
+@pytest.mark.parametrize("enabled, answer, passed, text", [
+    (False, None, True, "no load balancer"),
+    (True, {"msg": "no socket"}, False, "cannot read backend shop: no socket"),
+    (True, {"serving": 0, "total": 4}, True, "first deployment"),
+    (True, {"serving": 4, "total": 4}, True, "4 of 4 backends serve; the first batch drains 1, 2 must keep serving"),
+    (True, {"serving": 2, "total": 4}, False, "use smaller rolling_batches"),
+])
+def test_capacity_row(enabled, answer, passed, text):
+    row = _checklist.capacity_row(enabled, answer, 1, 2, 50, "shop")
+    assert row["passed"] is passed and text in row["summary"]
+
+
+def fetched(*codes):
+    return [{"status_code": code, "item": {"name": name}, "msg": "HTTP Error %s" % code}
+            for code, name in zip(codes, ("artifact", "artifact.asc"))]
+
+
+@pytest.mark.parametrize("required, key, fetch, gpg, published, passed, text", [
+    (False, False, None, None, "", True, "not required"),
+    (True, False, None, None, "", False, "app_artifact_signing_key (the public key) is empty"),
+    (True, True, None, None, "", False, "no reachable host"),
+    (True, True, fetched(200, 404), {"skipped": True}, "", False, "cannot fetch artifact.asc: HTTP Error 404"),
+    (True, True, fetched(200, 200), {"stdout": "BADSIG x", "rc": 1}, "", False, "(BADSIG)"),
+    (True, True, fetched(200, 200), {"stdout": "NO_PUBKEY x", "rc": 1}, "", False, "not app_artifact_signing_key"),
+    (True, True, fetched(200, 200), {"stdout": "", "rc": 3}, "", False, "could not be imported"),
+    (True, True, fetched(200, 200), {"stdout": KEY_FPR + "\nSHA256 " + SHA, "rc": 0}, "cd" * 32, False,
+     "the published checksum"),
+    (True, True, fetched(200, 200), {"stdout": KEY_FPR + "\nSHA256 " + SHA, "rc": 0}, SHA, True,
+     "good signature by key 89ABCDEF01234567"),
+])
+def test_signature_verdict(required, key, fetch, gpg, published, passed, text):
+    row = _checklist.signature_row(required, key, fetch, gpg, published)
+    assert row["passed"] is passed and text in row["summary"]
+
+
+def test_refusal_lists_every_failed_check_with_its_host():
+    found = _checklist.results([{"check": "window", "passed": False, "summary": "closed"}],
+                               {"app01": [{"check": "lock", "passed": False, "summary": "held"}],
+                                "app02": [{"check": "lock", "passed": True, "summary": "free"}]}, ["app01", "app02"])
+    assert [row["host"] for row in found] == ["all hosts", "app01", "app02"]
+    assert _checklist.refusal(found) == ("The pre-deployment checklist failed (2 of 3 checks); nothing was changed: "
+                                         "all hosts window: closed; app01 lock: held")
+    assert _checklist.refusal(found[2:]) == ""
+    assert _checklist.unknown_checks(["lock", "dsik"]) == ["dsik"]
