@@ -36,8 +36,8 @@ def window_problem(run, direction):
                              "override_reason": "", "fail_when_closed": False})
     if found["allowed"]:
         return ""
-    return "the deployment window closed before this batch: %s (%s); next window: %s" % (
-        found["rule"], found["reason"], found.get("next_open") or "none")
+    return ("The deployment window closed (%s: %s). The batches already deployed stay; no new batch starts. "
+            "Next window: %s." % (found["rule"], found["reason"], found.get("next_open") or "none"))
 
 
 def served(answer):

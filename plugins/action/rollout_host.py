@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 from ansible.plugins.action import ActionBase
 
@@ -25,6 +26,11 @@ ARGUMENT_SPEC = {
 MODULES = {name: "conveyor.deploy." + name for name in ("release_info", "health_check", "deploy_lock", "release")}
 
 
+# The change log's phase of each module the steps run, by (module, state); any other is "finish".
+PHASES = {("release_info", None): "inspect", ("health_check", None): "inspect", ("deploy_lock", None): "lock",
+          ("release", None): "stage"}
+
+
 class ActionModule(ActionBase):
     """Inspect, lock and stage (or resolve a rollback target and lock), or finish a host."""
 
@@ -37,6 +43,8 @@ class ActionModule(ActionBase):
         self._vars = task_vars or {}
         self._diffs = []
         self._changed = False
+        self._phases = []
+        self._origin = time.monotonic()
         run = self._vars.get("rolling_run") or self._vars.get("__rolling_plan", {}).get("run")
         if not isinstance(run, dict) or not run.get("run_id"):
             result.update(failed=True, msg="rolling_run is not set: the prepare entry point must run first")
@@ -45,18 +53,29 @@ class ActionModule(ActionBase):
         args["app_root"] = args["app_root"] or run["app_root"]
         out = getattr(self, args["step"])(run, args, host)
         out.setdefault("lb_name", args.get("lb_name") or host)
-        result.update(out, changed=self._changed)
+        result.update(out, changed=self._changed, phases=self._phases)
         if self._diffs:
             result["diff"] = self._diffs
         return result
 
     def call(self, name, **module_args):
+        start = time.monotonic()
         answer = self._execute_module(module_name=MODULES[name], module_args=module_args, task_vars=self._vars)
+        self.timed(PHASES.get((name, module_args.get("state")), "finish"), start, answer.get("failed"))
         if answer.get("changed"):
             self._changed = True
         if answer.get("diff"):
             self._diffs.extend(answer["diff"] if isinstance(answer["diff"], list) else [answer["diff"]])
         return answer
+
+    def timed(self, name, start, failed=False):
+        """One step, as the change log draws it: offsets from the task's start."""
+        step = {"name": name, "start_s": round(start - self._origin, 3),
+                "end_s": round(time.monotonic() - self._origin, 3), "failed": bool(failed)}
+        if self._phases and self._phases[-1]["name"] == name and not self._phases[-1]["failed"]:
+            self._phases[-1].update(end_s=step["end_s"], failed=step["failed"])
+        else:
+            self._phases.append(step)
 
     def lock(self, run, args, record):
         answer = self.call("deploy_lock", app_root=args["app_root"], run_id=run["run_id"], owner=run["actor"],
@@ -98,11 +117,13 @@ class ActionModule(ActionBase):
         env = {"CONVEYOR_HOOK": "after_stage", "CONVEYOR_RUN_ID": run["run_id"], "CONVEYOR_VERSION": run["version"],
                "CONVEYOR_RELEASE_ID": run["release_id"], "CONVEYOR_APP_ROOT": args["app_root"]}
         for command in (run.get("hooks") or {}).get("after_stage") or []:
+            start = time.monotonic()
             answer = self._execute_module(
                 module_name="ansible.builtin.command", task_vars=self._vars,
                 module_args={"argv": ["/usr/bin/env"] + ["%s=%s" % item for item in sorted(env.items())]
                              + ["/bin/sh", "-c", command],
                              "chdir": os.path.join(args["app_root"], "releases", run["release_id"])})
+            self.timed("stage", start, answer.get("rc") != 0)
             if answer.get("rc") != 0 or answer.get("failed"):
                 output = " ".join(str(answer.get("stderr") or answer.get("stdout") or answer.get("msg") or "").split())
                 return {"error": "after_stage hook %r exited %s: %s" % (command, answer.get("rc"), output[:200])}

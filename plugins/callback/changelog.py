@@ -317,11 +317,17 @@ class CallbackModule(CallbackBase):
         module_args = None
         if needs_result(task):
             module_args = (result.result.get("invocation") or {}).get("module_args")
-        if _runinfo.action_of(task) == _runinfo.CUTOVER:
+        action = _runinfo.action_of(task)
+        if action in _runinfo.TIMED_STEPS:
             return self.recorder.task_steps(result.host.get_name(), result.result.get("phases") or [], failed=failed)
-        phase = phase_of(task, module_args)
         extra_hosts = ()
-        if phase in ("drain", "enable"):
+        if action == _runinfo.ROLLOUT_BATCH:
+            # Once per batch, for every host of the batch.
+            phase = "drain" if (task.args or {}).get("step") == "drain" else "enable"
+            extra_hosts = tuple(result.result.get("moving") or result.result.get("hosts") or ())
+        else:
+            phase = phase_of(task, module_args)
+        if phase in ("drain", "enable") and not extra_hosts:
             extra_hosts = tuple(result.result.get("changed_servers") or ())
         self.recorder.task_done(result.host.get_name(), phase, failed=failed, extra_hosts=extra_hosts)
 

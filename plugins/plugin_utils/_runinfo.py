@@ -19,6 +19,11 @@ import socket
 COLLECTION = "conveyor.deploy"
 # The module that moves a host in one execution and times its own steps.
 CUTOVER = COLLECTION + ".cutover"
+# The rollout's action plugins that time their own steps (a host's prepare and finish), or drain
+# and re-enable a batch.
+ROLLOUT_HOST = COLLECTION + ".rollout_host"
+ROLLOUT_BATCH = COLLECTION + ".rollout_batch"
+TIMED_STEPS = (CUTOVER, ROLLOUT_HOST)
 CENSORED = "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
 
 # The summaries the collection's roles publish with set_stats, and the kind of run each means.

@@ -79,7 +79,7 @@ def test_window_recheck_applies_to_deploys_only_and_honours_the_override():
     run = committed()
     closed = {"freezes": [{"name": "all december", "start": "2026-12-01", "end": "2026-12-31"}], "timezone": "UTC"}
     run["policy"].update(windows=closed, window_now="2026-12-01T10:00:00")
-    assert "the deployment window closed before this batch" in rollout_batch.window_problem(run, "forward")
+    assert "The deployment window closed (freeze: " in rollout_batch.window_problem(run, "forward")
     assert rollout_batch.window_problem(run, "recover") == ""
     run["policy"]["override_reason"] = "incident 42"
     assert rollout_batch.window_problem(run, "forward") == ""
