@@ -11,7 +11,7 @@ from ansible.utils.display import Display
 from ansible_collections.conveyor.deploy.plugins.action import approval as approval_action
 from ansible_collections.conveyor.deploy.plugins.action import deploy_window as window_action
 from ansible_collections.conveyor.deploy.plugins.filter.report import check_table
-from ansible_collections.conveyor.deploy.plugins.plugin_utils import _checklist, _rollout
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _checklist, _rollout, _runinfo
 
 display = Display()
 
@@ -75,7 +75,7 @@ class ActionModule(ActionBase):
             if "drift" in checks and rows[host][0]["passed"]:
                 rows[host].append(_checklist.drift_row(hostvars[host].get(args["drift_var"])))
         found = _checklist.results(fleet, rows, hosts)
-        display.display("\n".join(check_table(found, "host / check", "host")))
+        _runinfo.say(display, "\n".join(check_table(found, "host / check", "host")))
         refusal = _checklist.refusal(found)
         change = {"change_id": (approval.get("approval") or {}).get("change_id") or args["approval"].get("change_id", ""),
                   "approver": (approval.get("approval") or {}).get("approver") or args["approval"].get("approver", ""),

@@ -11,7 +11,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.conveyor.deploy.plugins.action.deploy_window import decide as window_decision
-from ansible_collections.conveyor.deploy.plugins.plugin_utils import _rollout
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _rollout, _runinfo
 
 display = Display()
 
@@ -87,7 +87,7 @@ class ActionModule(ActionBase):
                "closed": "", "drain": None, "served_before": None}
         closed = window_problem(run, args["direction"])
         if closed:
-            display.display("Batch %d of %d not started: %s" % (index, total, closed))
+            _runinfo.say(display, "Batch %d of %d not started: %s" % (index, total, closed))
             return dict(out, moving=[], closed=closed, msg=closed)
         if run["lb"].get("enabled") and moving:
             answer = self.lb_call(run, [run["moves"][host]["lb_name"] for host in moving], "drained", task_vars,
@@ -138,10 +138,10 @@ class ActionModule(ActionBase):
         rows.update(record["hosts"])
         line, figures = _rollout.progress(run, record, rows, time.time(),
                                           "Recovery batch" if args["direction"] == "recover" else "Batch", batches)
-        display.display(line)
+        _runinfo.say(display, line)
         if (not record["stop"] and args["direction"] == "forward" and index < len(batches)
                 and run["policy"]["bake_seconds"] > 0 and not self._task.check_mode):
-            display.display("Baking %s s before the next batch" % run["policy"]["bake_seconds"])
+            _runinfo.say(display, "Baking %s s before the next batch" % run["policy"]["bake_seconds"])
             time.sleep(run["policy"]["bake_seconds"])
         out.update(record, msg=line, figures=figures)
         return out

@@ -126,7 +126,7 @@ class ActionModule(ActionBase):
                     except KeyError:
                         prepared[host] = None
                 run = _rollout.commit(run, prepared)
-                display.display(_rollout.announce(run))
+                _runinfo.say(display, _rollout.announce(run))
         except _rollout.PlanError as exc:
             result.update(failed=True, changed=False, msg=str(exc))
             return result

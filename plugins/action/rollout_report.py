@@ -15,7 +15,7 @@ from ansible_collections.conveyor.deploy.plugins.module_utils._health import (
     latency_summary, probe_until, summarise,
 )
 from ansible_collections.conveyor.deploy.plugins.module_utils._probe import probe_http
-from ansible_collections.conveyor.deploy.plugins.plugin_utils import _rollout
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _rollout, _runinfo
 
 display = Display()
 
@@ -95,7 +95,7 @@ class ActionModule(ActionBase):
                 failed, message = True, " ".join([message] + ["%s." % problem for problem in problems]).strip()
                 found["failed"] = True
         for line in _rollout.summary_lines(found):
-            display.display(line)
+            _runinfo.say(display, line)
         # The task itself succeeds, or Ansible would drop the stats; the play's next task fails the run.
         result.update(changed=False, summary=found, run_failed=bool(failed), verdict=message,
                       msg=message or _rollout.summary_lines(found)[0],

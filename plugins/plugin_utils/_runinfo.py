@@ -60,6 +60,17 @@ def shared_run_id(environ=None, moment=None, rand=os.urandom):
     return found
 
 
+def say(display, text):
+    """Show an operator a line from an action plugin (progress, tables).
+
+    Under a machine-readable stdout callback (json) the line goes to stderr, so that standard
+    output stays one JSON document.
+    """
+    from ansible import constants as C  # pylint: disable=import-outside-toplevel
+    callback = str(getattr(C, "DEFAULT_STDOUT_CALLBACK", "") or "")
+    display.display(text, stderr=callback.rsplit(".", 1)[-1] in ("json", "jsonl"))
+
+
 def utcnow():
     return datetime.datetime.now(datetime.timezone.utc)
 
