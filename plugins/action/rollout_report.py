@@ -86,11 +86,11 @@ class ActionModule(ActionBase):
                 found, failed, message = report(run, hostvars, time.time(), smoke)
         hooks = run.get("hooks") or {}
         if not self._task.check_mode and (hooks.get("at_end") or (failed and hooks.get("on_failure"))):
-            problems = [problem for problem in (
+            outcome = {"CONVEYOR_OUTCOME": "failed" if failed else "succeeded"}
+            found_problems = [
                 _rollout.run_controller_hooks(hooks.get("on_failure"), "on_failure", run) if failed else "",
-                _rollout.run_controller_hooks(hooks.get("at_end"), "at_end", run,
-                                              {"CONVEYOR_OUTCOME": "failed" if failed else "succeeded"}))
-                if problem]
+                _rollout.run_controller_hooks(hooks.get("at_end"), "at_end", run, outcome)]
+            problems = [problem for problem in found_problems if problem]
             if problems:
                 failed, message = True, " ".join([message] + ["%s." % problem for problem in problems]).strip()
                 found["failed"] = True
