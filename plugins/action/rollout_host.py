@@ -45,7 +45,11 @@ class ActionModule(ActionBase):
         self._changed = False
         self._phases = []
         self._origin = time.monotonic()
-        run = self._vars.get("rolling_run") or self._vars.get("__rolling_plan", {}).get("run")
+        # Preparing reads the plan just made; a playbook that deploys twice still has the last run's rolling_run.
+        if args["step"] in ("prepare", "resolve"):
+            run = (self._vars.get("__rolling_plan") or {}).get("run")
+        else:
+            run = self._vars.get("rolling_run")
         if not isinstance(run, dict) or not run.get("run_id"):
             result.update(failed=True, msg="rolling_run is not set: the prepare entry point must run first")
             return result

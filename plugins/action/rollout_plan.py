@@ -112,7 +112,11 @@ class ActionModule(ActionBase):
         try:
             if args["step"] == "plan":
                 hosts = list(task_vars.get("ansible_play_hosts_all") or [])
-                run = plan(args, hosts, self._extra_vars(task_vars))
+                # The process's run id, unless an earlier run of this playbook (one that deploys twice) took it.
+                earlier = (task_vars.get("rolling_run") or {}).get("run_id")
+                run_id = _runinfo.shared_run_id()
+                run = plan(args, hosts, self._extra_vars(task_vars),
+                           run_id=_runinfo.new_run_id() if run_id == earlier else run_id)
             else:
                 run = (task_vars.get("__rolling_plan") or {}).get("run")
                 if not isinstance(run, dict) or not run.get("run_id"):
