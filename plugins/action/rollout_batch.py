@@ -20,7 +20,7 @@ ARGUMENT_SPEC = {
     "direction": {"type": "str", "choices": ["forward", "recover"], "default": "forward"},
     "drain_var": {"type": "str", "default": "__rolling_drain"},
     "cutover_var": {"type": "str", "default": "__rolling_cutover"},
-    "record_var": {"type": "str", "default": "__rolling_batch"},
+    "record_var": {"type": "str", "default": _rollout.BATCH_VAR},
 }
 HAPROXY_SERVER = "conveyor.deploy.haproxy_server"
 
@@ -54,9 +54,10 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         task_vars = task_vars or {}
-        run = task_vars.get("rolling_run")
-        if not isinstance(run, dict) or not run.get("run_id"):
-            result.update(failed=True, msg="rolling_run is not set: the prepare entry point must run first")
+        try:
+            run = _rollout.run_from(task_vars)
+        except _rollout.PlanError as exc:
+            result.update(failed=True, msg=str(exc))
             return result
         hostvars = task_vars.get("hostvars") or {}
         batches = self.batches(run, hostvars, args["direction"])
@@ -73,7 +74,7 @@ class ActionModule(ActionBase):
     def batches(run, hostvars, direction):
         if direction == "forward":
             return run["batches"]
-        rows = _rollout.records_of(run, hostvars, "__rolling_batch")
+        rows = _rollout.records_of(run, hostvars)
         return _rollout.recovery(run, rows, _rollout.window_closed(run, hostvars))[1]
 
     def lb_call(self, run, servers, state, task_vars, **extra):
@@ -108,23 +109,22 @@ class ActionModule(ActionBase):
         for host in moving:
             if host in play_batch:
                 results[host] = hostvars[host].get(args["cutover_var"])
-        drain_view = dict(drain.get("drain") or {})
-        if drain.get("msg", "").startswith("drain:"):
-            drain_view.update(failed=True, msg=drain["msg"][len("drain: "):])
+        # The drain step kept the load balancer's answer (msg, failed, waited_s).
+        drain_view = drain.get("drain") or {}
         record = _rollout.judge_batch(run, planned, moving, results, labels, drain_view, None,
                                       closed=drain.get("closed") or "")
-        enable = None
         out = {"changed": False}
         if run["lb"].get("enabled") and moving:
-            back = [host for host in moving if host in play_batch and record["hosts"][host]["outcome"] != "failed"]
+            back = [run["moves"][host]["lb_name"] for host in moving
+                    if host in play_batch and record["hosts"][host]["outcome"] != "failed"]
             if back:
-                up = [run["moves"][host]["lb_name"] for host in back] if run["policy"]["mark_up"] else []
-                answer = self.lb_call(run, [run["moves"][host]["lb_name"] for host in back], "enabled", task_vars,
-                                      wait_timeout=run["policy"]["up_timeout"], mark_up=up)
+                answer = self.lb_call(run, back, "enabled", task_vars, wait_timeout=run["policy"]["up_timeout"],
+                                      mark_up=back if run["policy"]["mark_up"] else [])
                 enable = {key: answer.get(key) for key in ("msg", "failed")}
                 out.update(changed=bool(answer.get("changed")), diff=answer.get("diff"), served_after=served(answer))
-                record = _rollout.judge_batch(run, planned, moving, results, labels, drain_view, enable,
-                                              closed=drain.get("closed") or "")
+                if enable.get("failed"):
+                    record = _rollout.judge_batch(run, planned, moving, results, labels, drain_view, enable,
+                                                  closed=drain.get("closed") or "")
         hooks = (run.get("hooks") or {}).get("after_batch")
         if hooks and args["direction"] == "forward" and not self._task.check_mode:
             problem = _rollout.run_controller_hooks(hooks, "after_batch", run, {

@@ -45,13 +45,10 @@ class ActionModule(ActionBase):
         self._changed = False
         self._phases = []
         self._origin = time.monotonic()
-        # Preparing reads the plan just made; a playbook that deploys twice still has the last run's rolling_run.
-        if args["step"] in ("prepare", "resolve"):
-            run = (self._vars.get("__rolling_plan") or {}).get("run")
-        else:
-            run = self._vars.get("rolling_run")
-        if not isinstance(run, dict) or not run.get("run_id"):
-            result.update(failed=True, msg="rolling_run is not set: the prepare entry point must run first")
+        try:
+            run = _rollout.run_from(self._vars, planned=args["step"] in ("prepare", "resolve"))
+        except _rollout.PlanError as exc:
+            result.update(failed=True, msg=str(exc))
             return result
         host = self._vars.get("inventory_hostname")
         args["app_root"] = args["app_root"] or run["app_root"]
@@ -138,15 +135,15 @@ class ActionModule(ActionBase):
         info = self.call("release_info", app_root=args["app_root"], **target)
         if info.get("failed"):
             return {"error": info.get("msg"), "work": False}
-        record = _rollout.rollback_move(info, args["rollback_to"], run["run_id"])
+        record = _rollout.rollback_move(info, args["rollback_to"])
         if record.get("work") and not record.get("error"):
             self.lock(run, args, record)
         return record
 
     def finish(self, run, args, host):
         hostvars = self._vars.get("hostvars") or {}
-        rows = _rollout.records_of(run, hostvars, "__rolling_batch")
-        recovered = _rollout.records_of(run, hostvars, "__rolling_recover")
+        rows = _rollout.records_of(run, hostvars)
+        recovered = _rollout.records_of(run, hostvars, _rollout.RECOVER_VAR)
         mine = (rows.get(host) or {}).get("outcome")
         move = run["moves"].get(host) or {}
         done = []

@@ -113,15 +113,12 @@ class ActionModule(ActionBase):
             if args["step"] == "plan":
                 hosts = list(task_vars.get("ansible_play_hosts_all") or [])
                 # The process's run id, unless an earlier run of this playbook (one that deploys twice) took it.
-                earlier = (task_vars.get("rolling_run") or {}).get("run_id")
+                earlier = (task_vars.get(_rollout.RUN_VAR) or {}).get("run_id")
                 run_id = _runinfo.shared_run_id()
                 run = plan(args, hosts, self._extra_vars(task_vars),
                            run_id=_runinfo.new_run_id() if run_id == earlier else run_id)
             else:
-                run = (task_vars.get("__rolling_plan") or {}).get("run")
-                if not isinstance(run, dict) or not run.get("run_id"):
-                    raise _rollout.PlanError("rolling_run is not set: run the prepare entry point of "
-                                             "conveyor.deploy.rolling (or rollback) first")
+                run = _rollout.run_from(task_vars, planned=True)
                 hostvars = task_vars.get("hostvars") or {}
                 prepared = {}
                 for host in run["hosts"]:

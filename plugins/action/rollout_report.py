@@ -38,27 +38,17 @@ def smoke_test(url, version, requests, probe=probe_http):
 
 def report(run, hostvars, now, smoke=None):
     """(summary, failed, message) of a finished run, from the run object and the records on the hosts."""
-    rows = _rollout.records_of(run, hostvars, "__rolling_batch")
-    recovered = _rollout.records_of(run, hostvars, "__rolling_recover")
+    rows = _rollout.records_of(run, hostvars)
+    recovered = _rollout.records_of(run, hostvars, _rollout.RECOVER_VAR)
     closed = _rollout.window_closed(run, hostvars)
     final = _rollout.final_rows(run, rows, recovered)
-    errors = _rollout.batch_errors(run, hostvars, "__rolling_batch") + _rollout.batch_errors(
-        run, hostvars, "__rolling_recover")
+    errors = _rollout.batch_errors(run, hostvars) + _rollout.batch_errors(run, hostvars, _rollout.RECOVER_VAR)
     failed, message = _rollout.verdict(run, final, errors, closed, smoke)
-    before = [r.get("served_before") for r in _records(run, hostvars) if r.get("served_before") is not None]
-    after = [r.get("served_after") for r in _records(run, hostvars) if r.get("served_after") is not None]
+    records = _rollout.batch_records(run, hostvars) + _rollout.batch_records(run, hostvars, _rollout.RECOVER_VAR)
+    before = [r["served_before"] for r in records if r.get("served_before") is not None]
+    after = [r["served_after"] for r in records if r.get("served_after") is not None]
     served = (max(after) - min(before)) if before and after else None
     return _rollout.summary(run, final, failed, now, served, smoke), failed, message
-
-
-def _records(run, hostvars):
-    seen = []
-    for host in run["hosts"]:
-        for key in ("__rolling_batch", "__rolling_recover"):
-            record = (hostvars.get(host) or {}).get(key)
-            if isinstance(record, dict) and record not in seen:
-                seen.append(record)
-    return seen
 
 
 class ActionModule(ActionBase):
@@ -72,9 +62,10 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         task_vars = task_vars or {}
-        run = task_vars.get("rolling_run")
-        if not isinstance(run, dict) or not run.get("run_id"):
-            result.update(failed=True, msg="rolling_run is not set: the prepare entry point must run first")
+        try:
+            run = _rollout.run_from(task_vars)
+        except _rollout.PlanError as exc:
+            result.update(failed=True, msg=str(exc))
             return result
         hostvars = task_vars.get("hostvars") or {}
         found, failed, message = report(run, hostvars, time.time())

@@ -74,7 +74,7 @@ def answer(term, run, hostvars):
     if term in ("hosts", "sizes"):
         batches = run["batches"]
     else:
-        rows = _rollout.records_of(run, hostvars, "__rolling_batch")
+        rows = _rollout.records_of(run, hostvars)
         batches = _rollout.recovery(run, rows, _rollout.window_closed(run, hostvars))[1]
     if term.endswith("hosts"):
         return [host for batch in batches for host in batch]

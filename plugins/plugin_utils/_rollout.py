@@ -19,6 +19,8 @@ defined once in this file, and used by the roles, the change log and notify.
 from __future__ import annotations
 
 import datetime
+import os
+import subprocess
 
 from ansible_collections.conveyor.deploy.plugins.module_utils._haproxy import required_serving
 from ansible_collections.conveyor.deploy.plugins.plugin_utils import _runinfo
@@ -74,8 +76,6 @@ def hook_problems(hooks):
 
 def run_controller_hooks(commands, point, run, extra_env=None, runner=None, timeout=300):
     """Run a controller extension point's commands in order; return the first failure, or ''."""
-    import os
-    import subprocess
     runner = runner or subprocess.run
     env = dict(os.environ, CONVEYOR_HOOK=point, CONVEYOR_RUN_ID=run["run_id"], CONVEYOR_KIND=run["kind"],
                CONVEYOR_VERSION=run.get("version") or "", **(extra_env or {}))
@@ -92,6 +92,24 @@ def run_controller_hooks(commands, point, run, extra_env=None, runner=None, time
 
 class PlanError(ValueError):
     """An input that cannot be planned: the message names the variable and the fix."""
+
+
+# Where a task finds the run: the plan step's result while the hosts are prepared, the committed
+# run object (registered as rolling_run) afterwards.
+PLAN_VAR, RUN_VAR = "__rolling_plan", "rolling_run"
+
+
+def run_from(task_vars, planned=False):
+    """The run object a task works on, or PlanError naming the entry point that must run first.
+
+    ``planned``: the plan just made (preparing or resolving hosts, committing), not the committed run;
+    a playbook that deploys twice still carries the previous run's rolling_run then.
+    """
+    run = (task_vars.get(PLAN_VAR) or {}).get("run") if planned else task_vars.get(RUN_VAR)
+    if not isinstance(run, dict) or not run.get("run_id"):
+        raise PlanError("%s is not set: run the prepare entry point of conveyor.deploy.rolling (or the "
+                        "conveyor.deploy.rollback role) first" % (PLAN_VAR if planned else RUN_VAR))
+    return run
 
 
 # --------------------------------------------------------------------------- identity
@@ -342,32 +360,39 @@ def judge_batch(run, hosts, moving, cutover_results, labels, drain=None, enable=
     return record
 
 
-def records_of(run, hostvars, key):
-    """host -> row from the per-batch records the batch steps left on the hosts under ``key``."""
-    rows = {}
-    for host in run["hosts"]:
-        record = (hostvars.get(host) or {}).get(key)
-        if isinstance(record, dict):
-            for name, row in (record.get("hosts") or {}).items():
-                rows.setdefault(name, dict(row, batch=record.get("index")))
-    return rows
+# The variables under which the batch steps register their records: the run's batches, a fleet recovery's.
+BATCH_VAR, RECOVER_VAR = "__rolling_batch", "__rolling_recover"
 
 
-def batch_errors(run, hostvars, key):
+def batch_records(run, hostvars, key=BATCH_VAR):
+    """The distinct per-batch records left on the run's hosts under ``key`` (each batch's hosts share one)."""
     found = []
     for host in run["hosts"]:
         record = (hostvars.get(host) or {}).get(key)
-        if isinstance(record, dict) and record.get("error") and record["error"] not in found:
+        if isinstance(record, dict) and record not in found:
+            found.append(record)
+    return found
+
+
+def records_of(run, hostvars, key=BATCH_VAR):
+    """host -> row from the per-batch records the batch steps left on the hosts under ``key``."""
+    rows = {}
+    for record in batch_records(run, hostvars, key):
+        for name, row in (record.get("hosts") or {}).items():
+            rows.setdefault(name, dict(row, batch=record.get("index")))
+    return rows
+
+
+def batch_errors(run, hostvars, key=BATCH_VAR):
+    found = []
+    for record in batch_records(run, hostvars, key):
+        if record.get("error") and record["error"] not in found:
             found.append(record["error"])
     return found
 
 
 def window_closed(run, hostvars):
-    for host in run["hosts"]:
-        record = (hostvars.get(host) or {}).get("__rolling_batch")
-        if isinstance(record, dict) and record.get("closed"):
-            return record["closed"]
-    return ""
+    return next((record["closed"] for record in batch_records(run, hostvars) if record.get("closed")), "")
 
 
 def progress(run, record, done_rows, now, label="Batch", batches=None):
@@ -522,7 +547,7 @@ def summary_lines(found):
 
 # --------------------------------------------------------------------------- rollback targets
 
-def rollback_move(info, rollback_to, run_id):
+def rollback_move(info, rollback_to):
     """What one host does in a rollback, from its release_info result: a record for ``commit``.
 
     Without rollback_to the target is the previous good release, except when the live release

@@ -177,26 +177,26 @@ def rb_info(current, target=None, problem=None):
 
 
 def test_rollback_goes_to_the_previous_good_release():
-    move = _rollout.rollback_move(rb_info(rel("2.0.0"), rel("1.0.0")), "", "RB")
+    move = _rollout.rollback_move(rb_info(rel("2.0.0"), rel("1.0.0")), "")
     assert move["work"] and move["to"]["version"] == "1.0.0" and move["back"]["version"] == "2.0.0"
-    refused = _rollout.rollback_move(rb_info(rel("1.0.0"), None, "no previous good release"), "", "RB")
+    refused = _rollout.rollback_move(rb_info(rel("1.0.0"), None, "no previous good release"), "")
     assert refused["error"] == "no previous good release"
 
 
 def test_a_second_rollback_is_a_retry_that_changes_nothing_and_says_how_to_go_further():
     live = dict(rel("1.1.0"), activated_reason="rollback: bad", activated_run="RB-1")
-    move = _rollout.rollback_move(rb_info(live, rel("1.0.0")), "", "RB-2")
+    move = _rollout.rollback_move(rb_info(live, rel("1.0.0")), "")
     assert not move["work"] and move["to"]["version"] == "1.1.0"
     assert "by run RB-1" in move["skip_reason"] and "rollback_to" in move["skip_reason"]
-    further = _rollout.rollback_move(rb_info(live, rel("1.0.0")), "1.0.0", "RB-2")
+    further = _rollout.rollback_move(rb_info(live, rel("1.0.0")), "1.0.0")
     assert further["work"] and further["to"]["version"] == "1.0.0"
 
 
 def test_a_retry_of_a_partial_rollback_finishes_it_and_the_rows_show_the_live_version():
     run = _rollout.new_run("rollback", HOSTS, dict(POLICY, batches=[1]), 4, "a@b", "RB-2", now=T0)
     done = dict(rel("1.0.0"), activated_reason="rollback", activated_run="RB-1")
-    prepared = {h: _rollout.rollback_move(rb_info(done, rel("0.9.0")), "", "RB-2") for h in ("app01", "app02")}
-    prepared.update({h: _rollout.rollback_move(rb_info(rel("2.0.0"), rel("1.0.0")), "", "RB-2")
+    prepared = {h: _rollout.rollback_move(rb_info(done, rel("0.9.0")), "") for h in ("app01", "app02")}
+    prepared.update({h: _rollout.rollback_move(rb_info(rel("2.0.0"), rel("1.0.0")), "")
                      for h in ("app03", "app04")})
     run = _rollout.commit(run, prepared)
     assert run["work"] == ["app03", "app04"] and not run["aborted"]
@@ -209,8 +209,8 @@ def test_a_retry_of_a_partial_rollback_finishes_it_and_the_rows_show_the_live_ve
 
 def test_rollback_hosts_that_disagree_abort_naming_each_target():
     run = _rollout.new_run("rollback", HOSTS[:2], dict(POLICY, batches=[1]), 2, "a@b", "RB", now=T0)
-    prepared = {"app01": _rollout.rollback_move(rb_info(rel("2.0.0"), rel("1.0.0")), "", "RB"),
-                "app02": _rollout.rollback_move(rb_info(rel("2.0.0"), rel("1.1.0")), "", "RB")}
+    prepared = {"app01": _rollout.rollback_move(rb_info(rel("2.0.0"), rel("1.0.0")), ""),
+                "app02": _rollout.rollback_move(rb_info(rel("2.0.0"), rel("1.1.0")), "")}
     run = _rollout.commit(run, prepared)
     assert "hosts disagree on the rollback target (app01 -> 1.0.0, app02 -> 1.1.0)" in run["aborted"]
     assert "rollback_to" in run["aborted"]
