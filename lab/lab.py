@@ -19,6 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 STATE = os.path.join(HERE, ".state")
 KEY = os.path.join(STATE, "id_ed25519")
+KNOWN_HOSTS = os.path.join(STATE, "known_hosts")
 ARTIFACTS = os.path.join(STATE, "artifacts")
 INVENTORY = os.path.join(ROOT, "inventories", "lab", "hosts.yml")
 PREFIX = "conveyor-"
@@ -164,8 +165,9 @@ def write_inventory(apps):
         "  vars:",
         "    ansible_user: deploy",
         "    ansible_ssh_private_key_file: \"{{ inventory_dir }}/../../lab/.state/id_ed25519\"",
-        "    ansible_ssh_common_args: \"-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
-        " -o LogLevel=ERROR\"",
+        # Host keys are checked here too, against the keys lab-up read from the containers it started.
+        "    ansible_ssh_common_args: \"-o StrictHostKeyChecking=yes"
+        " -o UserKnownHostsFile={{ inventory_dir }}/../../lab/.state/known_hosts -o LogLevel=ERROR\"",
         "  children:",
         "    lab:",
         "      children:",
@@ -202,6 +204,26 @@ def wait_ssh(ports, timeout=60):
         raise SystemExit("lab: SSH did not answer on ports %s within %ds" % (sorted(pending), timeout))
 
 
+def pin_host_keys(ports):
+    """Write lab/.state/known_hosts from the keys of the containers this lab just started.
+
+    The lab's hosts are checked like any other (StrictHostKeyChecking=yes): this is their trust on first use,
+    done by the tool that created them, rewritten at every lab-up (a rebuilt image brings new keys).
+    """
+    lines = []
+    for port in ports:
+        proc = subprocess.run(["ssh-keyscan", "-T", "5", "-t", "ed25519,ecdsa,rsa", "-p", str(port), "127.0.0.1"],
+                              capture_output=True, text=True, check=False)
+        found = [line for line in proc.stdout.splitlines() if line.strip() and not line.startswith("#")]
+        if not found:
+            raise SystemExit("lab: could not read the SSH host key on port %d: %s" % (port, proc.stderr.strip()))
+        lines += found
+    tmp = KNOWN_HOSTS + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    os.replace(tmp, KNOWN_HOSTS)
+
+
 def up(count):
     if not 1 <= count <= 20:
         raise SystemExit("lab: LAB_HOSTS must be between 1 and 20, got %d" % count)
@@ -228,7 +250,9 @@ def up(count):
         provision(name, pubkey)
     configure_lb(apps)
     write_inventory(apps)
-    wait_ssh([SSH_BASE] + [SSH_BASE + i for i in range(1, count + 1)])
+    ports = [SSH_BASE] + [SSH_BASE + i for i in range(1, count + 1)]
+    wait_ssh(ports)
+    pin_host_keys(ports)
     log("up: %d app hosts, lb, artifacts (%d started now) in %.1fs" % (count, len(new), time.time() - started))
     log("inventory: %s" % os.path.relpath(INVENTORY, ROOT))
 

@@ -23,12 +23,9 @@ ARGUMENT_SPEC = {
     "rollback_to": {"type": "str", "default": ""},
     "prepared_var": {"type": "str", "default": "__rolling_prepare"},
 }
-MODULES = {name: "conveyor.deploy." + name for name in ("release_info", "health_check", "deploy_lock", "release")}
-
-
-# The change log's phase of each module the steps run, by (module, state); any other is "finish".
-PHASES = {("release_info", None): "inspect", ("health_check", None): "inspect", ("deploy_lock", None): "lock",
-          ("release", None): "stage"}
+HOST_STEPS = "conveyor.deploy.host_steps"
+# The change log's phase of each step of the host_steps module.
+PHASES = {"inspect": "inspect", "probe": "inspect", "lock": "lock", "stage": "stage", "after_stage": "stage"}
 
 
 class ActionModule(ActionBase):
@@ -59,111 +56,84 @@ class ActionModule(ActionBase):
             result["diff"] = self._diffs
         return result
 
-    def call(self, name, **module_args):
+    def call(self, **module_args):
+        """One host_steps execution; its own step timings are placed on the task's clock."""
         start = time.monotonic()
-        answer = self._execute_module(module_name=MODULES[name], module_args=module_args, task_vars=self._vars)
-        self.timed(PHASES.get((name, module_args.get("state")), "finish"), start, answer.get("failed"))
+        answer = self._execute_module(module_name=HOST_STEPS, module_args=module_args, task_vars=self._vars)
+        offset = start - self._origin
+        for step in answer.get("steps") or []:
+            self.timed(PHASES.get(step["name"], "finish"), self._origin + offset + step["start_s"], step["failed"],
+                       end=self._origin + offset + step["end_s"])
         if answer.get("changed"):
             self._changed = True
         if answer.get("diff"):
             self._diffs.extend(answer["diff"] if isinstance(answer["diff"], list) else [answer["diff"]])
         return answer
 
-    def timed(self, name, start, failed=False):
+    def timed(self, name, start, failed=False, end=None):
         """One step, as the change log draws it: offsets from the task's start."""
         step = {"name": name, "start_s": round(start - self._origin, 3),
-                "end_s": round(time.monotonic() - self._origin, 3), "failed": bool(failed)}
+                "end_s": round((end or time.monotonic()) - self._origin, 3), "failed": bool(failed)}
         if self._phases and self._phases[-1]["name"] == name and not self._phases[-1]["failed"]:
             self._phases[-1].update(end_s=step["end_s"], failed=step["failed"])
         else:
             self._phases.append(step)
 
-    def lock(self, run, args, record):
-        answer = self.call("deploy_lock", app_root=args["app_root"], run_id=run["run_id"], owner=run["actor"],
-                           ttl=args["lock_ttl"], pid=os.getppid())
-        if answer.get("failed"):
-            record["error"] = "lock: %s" % answer.get("msg")
-        else:
-            record["locked"] = not self._task.check_mode
-        return record
-
     def prepare(self, run, args, host):
-        info = self.call("release_info", app_root=args["app_root"])
-        if info.get("failed"):
-            return {"error": "inspect: %s" % info.get("msg"), "work": False}
-        current = info.get("current") or {}
+        """Inspect, (probe,) lock, stage and run the after_stage hooks: one module execution."""
+        stage = dict(args["stage"], release_id=run["release_id"], version=run["version"], staged_by=run["actor"],
+                     run_id=run["run_id"])
+        steps = {"app_root": args["app_root"], "run_id": run["run_id"],
+                 "lock": {"owner": run["actor"], "ttl": args["lock_ttl"], "pid": os.getppid()},
+                 "stage": dict((key, value) for key, value in stage.items() if value not in (None, "")),
+                 "after_stage": (run.get("hooks") or {}).get("after_stage") or []}
+        if not args["force"] and (args["probe"] or {}).get("url"):
+            steps["skip_if_live"] = dict(args["probe"], version=run["version"])
+        answer = self.call(**steps)
+        current = answer.get("current") or {}
         record = {"from": current, "back": current, "to": {"release_id": run["release_id"], "version": run["version"]},
                   "work": True}
-        if (not args["force"] and current.get("version") == run["version"] and current.get("state") == "good"
-                and args["probe"]):
-            probe = self.call("health_check", success_threshold=1, failure_threshold=1, timeout=10, **args["probe"])
-            if probe.get("passed"):
-                return dict(record, to=current, work=False,
-                            skip_reason="already runs %s and is healthy" % run["version"])
-        self.lock(run, args, record)
-        if record.get("error"):
-            return record
-        stage = dict(args["stage"], app_root=args["app_root"], release_id=run["release_id"], version=run["version"],
-                     staged_by=run["actor"], run_id=run["run_id"])
-        answer = self.call("release", **{key: value for key, value in stage.items() if value not in (None, "")})
+        if answer.get("skipped"):
+            return dict(record, to=current, work=False, skip_reason=answer["skipped"])
+        if answer.get("locked"):
+            record["locked"] = True
         if answer.get("failed"):
-            record["error"] = "stage: %s" % answer.get("msg")
+            # The module's message names the step that failed (inspect, lock, stage, or the after_stage hook).
+            record["error"] = answer.get("msg") or "failed"
+            if answer.get("failed_step") in (None, "inspect"):
+                record["work"] = False
         record["msg"] = answer.get("msg")
-        if not record.get("error") and not self._task.check_mode:
-            record.update(self.after_stage(run, args))
         return record
 
-    def after_stage(self, run, args):
-        """The after_stage extension point: its commands in the staged release's directory."""
-        env = {"CONVEYOR_HOOK": "after_stage", "CONVEYOR_RUN_ID": run["run_id"], "CONVEYOR_VERSION": run["version"],
-               "CONVEYOR_RELEASE_ID": run["release_id"], "CONVEYOR_APP_ROOT": args["app_root"]}
-        for command in (run.get("hooks") or {}).get("after_stage") or []:
-            start = time.monotonic()
-            answer = self._execute_module(
-                module_name="ansible.builtin.command", task_vars=self._vars,
-                module_args={"argv": ["/usr/bin/env"] + ["%s=%s" % item for item in sorted(env.items())]
-                             + ["/bin/sh", "-c", command],
-                             "chdir": os.path.join(args["app_root"], "releases", run["release_id"])})
-            self.timed("stage", start, answer.get("rc") != 0)
-            if answer.get("rc") != 0 or answer.get("failed"):
-                output = " ".join(str(answer.get("stderr") or answer.get("stdout") or answer.get("msg") or "").split())
-                return {"error": "after_stage hook %r exited %s: %s" % (command, answer.get("rc"), output[:200])}
-        return {}
-
     def resolve(self, run, args, host):
+        """Resolve the host's rollback target and lock it when it moves: one module execution."""
         target = {"target": args["rollback_to"]} if args["rollback_to"] else {"target_previous_good": True}
-        info = self.call("release_info", app_root=args["app_root"], **target)
-        if info.get("failed"):
-            return {"error": info.get("msg"), "work": False}
-        record = _rollout.rollback_move(info, args["rollback_to"])
-        if record.get("work") and not record.get("error"):
-            self.lock(run, args, record)
+        answer = self.call(app_root=args["app_root"], run_id=run["run_id"],
+                           lock={"owner": run["actor"], "ttl": args["lock_ttl"], "pid": os.getppid()}, **target)
+        if answer.get("failed") and answer.get("failed_step") in (None, "inspect"):
+            return {"error": answer.get("msg") or "failed", "work": False}
+        record = _rollout.rollback_move(answer, args["rollback_to"])
+        if answer.get("locked"):
+            # Taken whenever the target differs from the live release; finish releases it even if the host stays.
+            record["locked"] = True
+        if answer.get("failed") and record.get("work") and not record.get("error"):
+            record["error"] = answer.get("msg") or "failed"
         return record
 
     def finish(self, run, args, host):
+        """Mark, prune and release the lock: one module execution, or none when there is nothing to do."""
         hostvars = self._vars.get("hostvars") or {}
         rows = _rollout.records_of(run, hostvars)
         recovered = _rollout.records_of(run, hostvars, _rollout.RECOVER_VAR)
         mine = (rows.get(host) or {}).get("outcome")
-        move = run["moves"].get(host) or {}
-        done = []
+        steps = {"marks": [], "prune": 0,
+                 "unlock": bool((self._vars.get(args["prepared_var"]) or {}).get("locked"))}
         if not self._task.check_mode:
-            if run["kind"] == "deploy":
-                if (recovered.get(host) or {}).get("outcome") == "rolled_back":
-                    done.append(self.call("release", app_root=args["app_root"], release_id=run["release_id"],
-                                          state="failed", run_id=run["run_id"],
-                                          reason="fleet rollback: the release failed on another host in run %s"
-                                          % run["run_id"]))
-                elif mine == "deployed" and not _rollout.deploy_failed(run, rows):
-                    done.append(self.call("release", app_root=args["app_root"], release_id=run["release_id"],
-                                          state="good", run_id=run["run_id"]))
-                    done.append(self.call("release", app_root=args["app_root"], state="pruned",
-                                          keep=run["policy"]["keep_releases"], run_id=run["run_id"]))
-            elif mine == "rolled_back" and not run["policy"]["not_release_fault"] and move.get("back", {}).get("release_id"):
-                done.append(self.call("release", app_root=args["app_root"], release_id=move["back"]["release_id"],
-                                      state="failed", run_id=run["run_id"],
-                                      reason="rolled back" + (": " + run["reason"] if run["reason"] else "")))
-        if (self._vars.get(args["prepared_var"]) or {}).get("locked"):
-            done.append(self.call("deploy_lock", app_root=args["app_root"], run_id=run["run_id"], state="absent"))
-        problems = [answer.get("msg") for answer in done if answer.get("failed")]
+            steps["marks"], steps["prune"] = _rollout.finish_marks(run, host, mine, rows, recovered)
+        if not (steps["marks"] or steps["prune"] or steps["unlock"]):
+            return {"outcome": mine or "", "msg": "nothing to finish", "problems": []}
+        answer = self.call(app_root=args["app_root"], run_id=run["run_id"], **steps)
+        problems = list(answer.get("problems") or [])
+        if answer.get("failed"):
+            problems.append(answer.get("msg") or "failed")
         return {"outcome": mine or "", "msg": "; ".join(problems) or "finished", "problems": problems}

@@ -257,6 +257,7 @@ from ansible.module_utils.six.moves.urllib.parse import urlsplit
 
 from ansible_collections.conveyor.deploy.plugins.module_utils._cutover import FAILED, REVERTED, StepError, cutover, gate
 from ansible_collections.conveyor.deploy.plugins.module_utils._health import HAS_JMESPATH, compile_assertions
+from ansible_collections.conveyor.deploy.plugins.module_utils._hooks import censored, run_commands
 from ansible_collections.conveyor.deploy.plugins.module_utils._probe import probe_http, short
 from ansible_collections.conveyor.deploy.plugins.module_utils._release import (
     Layout, ReleaseError, activate_release, app_root_problem, mark_release, release_id_problem,
@@ -301,13 +302,11 @@ class SystemdHost(object):
         env = {"CONVEYOR_HOOK": point, "CONVEYOR_RELEASE_ID": release["release_id"],
                "CONVEYOR_VERSION": release.get("version") or "", "CONVEYOR_RUN_ID": self.params["run_id"] or "",
                "CONVEYOR_APP_ROOT": self.layout.root}
-        for command in self.params["hooks"][point]:
-            rc, out, err = self.module.run_command(
-                ["timeout", "--kill-after=5", str(self.params["hook_timeout"]), "/bin/sh", "-c", command],
-                cwd=self.layout.release_dir(release["release_id"]), environ_update=env)
-            if rc != 0:
-                raise StepError("%s hook %r exited %d: %s" % (point, command, rc, censored(
-                    short(err or out or "no output", 200), self.params["censor"])))
+        problem = run_commands(self.module, point, self.params["hooks"][point],
+                               self.layout.release_dir(release["release_id"]), env, self.params["hook_timeout"],
+                               self.params["censor"])
+        if problem:
+            raise StepError(problem)
 
     def _systemctl(self, *args):
         timeout = str(self.params["restart_timeout"])
@@ -348,13 +347,6 @@ class SystemdHost(object):
              str(self.params["journal_lines"]), "--since", "@%d" % int(self.started - 1)])
         journal = [censored(line, self.params["censor"]) for line in out.splitlines() if line.strip()] if rc == 0 else []
         return dict(state=state, journal=journal, summary=describe_service(service, state, journal))
-
-
-def censored(text, secrets):
-    """``text`` with every secret (of at least 4 characters) replaced by stars."""
-    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
-        text = text.replace(secret, "********")
-    return text
 
 
 def assertions(health, version):

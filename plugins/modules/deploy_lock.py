@@ -120,62 +120,8 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.conveyor.deploy.plugins.module_utils._lock import (
-    create_lock, describe, is_stale, new_lock, read_lock,
-)
-from ansible_collections.conveyor.deploy.plugins.module_utils._release import (
-    Layout, ReleaseError, actor, app_root_problem, append_history, utcnow,
-)
-
-
-def acquire(module, layout):
-    params = module.params
-    now = utcnow()
-    held = read_lock(layout.lock)
-    stale = held is not None and is_stale(held, now)
-    if held is not None and held.get("run_id") == params["run_id"]:
-        return dict(changed=False, lock=held, stale=False, msg="run %s already holds the lock" % params["run_id"])
-    if held is not None and not stale:
-        raise ReleaseError("Could not take the deploy lock on %s: held by %s. Wait for that run to finish; "
-                           "if it died, the lock becomes stale at %s and can then be broken with force and a reason."
-                           % (layout.root, describe(held), held.get("expires_at")), lock=held, stale=False)
-    if held is not None and not params["force"]:
-        raise ReleaseError("Could not take the deploy lock on %s: a stale lock is in the way (%s, expired %s). "
-                           "Check that run is really gone, then rerun with force=true and a reason."
-                           % (layout.root, describe(held), held.get("expires_at")), lock=held, stale=True)
-    lock = new_lock(params["run_id"], params["owner"] or actor(), params["pid"], params["ttl"], now)
-    if module.check_mode:
-        return dict(changed=True, lock=lock, stale=stale, previous=held,
-                    msg="would take the deploy lock for run %s%s" % (params["run_id"], " (breaking a stale lock)" if held else ""))
-    layout.ensure_dirs()
-    if held is not None:
-        os.unlink(layout.lock)
-        append_history(layout, "lock_break", result="forced", reason=params["reason"], broken=held,
-                       run_id=params["run_id"])
-    if not create_lock(layout.lock, lock):
-        raise ReleaseError("Could not take the deploy lock on %s: another run took it a moment ago (%s)."
-                           % (layout.root, describe(read_lock(layout.lock) or {})))
-    return dict(changed=True, lock=lock, stale=stale, previous=held,
-                msg="took the deploy lock for run %s%s" % (params["run_id"], " after breaking a stale lock" if held else ""))
-
-
-def release(module, layout):
-    params = module.params
-    held = read_lock(layout.lock)
-    if held is None:
-        return dict(changed=False, lock=None, stale=False, msg="no deploy lock held")
-    stale = is_stale(held, utcnow())
-    if held.get("run_id") != params["run_id"] and not params["force"]:
-        raise ReleaseError("Could not release the deploy lock on %s: it belongs to %s, not run %s. "
-                           "Use force=true and a reason to remove it anyway." % (layout.root, describe(held), params["run_id"]),
-                           lock=held, stale=stale)
-    if not module.check_mode:
-        os.unlink(layout.lock)
-        if held.get("run_id") != params["run_id"]:
-            append_history(layout, "lock_force_release", result="forced", reason=params["reason"], broken=held,
-                           run_id=params["run_id"])
-    return dict(changed=True, lock=None, stale=stale, previous=held,
-                msg="%s the deploy lock of run %s" % ("would release" if module.check_mode else "released", held.get("run_id")))
+from ansible_collections.conveyor.deploy.plugins.module_utils._lock import acquire, release
+from ansible_collections.conveyor.deploy.plugins.module_utils._release import Layout, ReleaseError, app_root_problem
 
 
 def main():
@@ -201,9 +147,9 @@ def main():
     layout = Layout(os.path.normpath(module.params["app_root"]))
     try:
         if module.params["state"] == "present":
-            result = acquire(module, layout)
+            result = acquire(layout, module.params, module.check_mode)
         else:
-            result = release(module, layout)
+            result = release(layout, module.params, module.check_mode)
     except ReleaseError as exc:
         module.fail_json(msg=exc.msg, **exc.context)
     except (IOError, OSError) as exc:

@@ -114,37 +114,10 @@ app_root_exists:
   sample: true
 """
 
-import os
-import pwd
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.conveyor.deploy.plugins.module_utils._lock import is_stale, read_lock
-from ansible_collections.conveyor.deploy.plugins.module_utils._release import (
-    Layout, app_root_problem, list_releases, policy_violations, previous_good, tree_digest, utcnow,
-)
-
-
-def _uid(module):
-    try:
-        return pwd.getpwnam(module.params["owner"]).pw_uid
-    except KeyError:
-        module.fail_json(msg="owner %s is not a user on this host" % module.params["owner"])
-
-
-def resolve_target(releases, target, current_id):
-    """Return (release, problem) for a release id or version."""
-    by_id = [r for r in releases if r["release_id"] == target]
-    matches = by_id or [r for r in releases if r.get("version") == target]
-    if not matches:
-        return None, "no release with id or version %s" % target
-    usable = [r for r in matches if r.get("complete") and r.get("state") != "failed"]
-    if not usable:
-        states = ", ".join("%s (%s)" % (r["release_id"], "; ".join(r.get("problems", [])) or r.get("state"))
-                           for r in matches)
-        return None, "no complete, non-failed release for %s: %s" % (target, states)
-    usable.sort(key=lambda r: (r.get("activated_at") or "", r.get("staged_at") or ""))
-    return usable[-1], None
+from ansible_collections.conveyor.deploy.plugins.module_utils._release import ReleaseError, app_root_problem
+from ansible_collections.conveyor.deploy.plugins.module_utils._release_ops import inspect
 
 
 def main():
@@ -161,42 +134,11 @@ def main():
     problem = app_root_problem(module.params["app_root"])
     if problem:
         module.fail_json(msg="Invalid app_root: %s. Use an absolute path such as /opt/myapp." % problem)
-    layout = Layout(os.path.normpath(module.params["app_root"]))
-    releases = list_releases(layout, with_digest=module.params["verify"])
-    current_id = layout.current_id()
-    by_id = dict((r["release_id"], r) for r in releases)
-    lock = read_lock(layout.lock)
-    if lock is not None:
-        lock = dict(lock, stale=is_stale(lock, utcnow()))
-    result = dict(
-        changed=False,
-        app_root_exists=os.path.isdir(layout.root),
-        current=by_id.get(current_id) if current_id else None,
-        previous_good=previous_good(releases, current_id),
-        releases=releases,
-        lock=lock,
-    )
-    if current_id and current_id not in by_id:
-        result["current"] = dict(release_id=current_id, complete=False, problems=["current points at a missing release"])
-    target = module.params["target"]
-    if target or module.params["target_previous_good"]:
-        if target:
-            release, problem = resolve_target(releases, target, current_id)
-        elif result["previous_good"]:
-            release, problem = result["previous_good"], None
-        else:
-            release, problem = None, "no previous good release to go back to (is this the first deployment?)"
-        if release and not module.params["verify"] and tree_digest(release["path"]) != release.get("content_sha256"):
-            release, problem = None, "release %s does not verify: its files changed since staging" % release["release_id"]
-        if release:
-            bad = policy_violations(release["path"], _uid(module))
-            if bad:
-                release, problem = None, ("release %s breaks the release policy (files owned by %s, not writable by "
-                                          "group or others): %s" % (release["release_id"], module.params["owner"],
-                                                                    ", ".join(bad)))
-        result["target"] = release
-        result["target_problem"] = problem
-    module.exit_json(**result)
+    try:
+        result = inspect(module.params)
+    except ReleaseError as exc:
+        module.fail_json(msg=exc.msg, **exc.context)
+    module.exit_json(changed=False, **result)
 
 
 if __name__ == "__main__":

@@ -11,15 +11,17 @@ module: rollout_host
 short_description: A host's run-wide work in one task - prepare, resolve a rollback target, or finish
 version_added: "0.2.0"
 description:
-  - O(step=prepare) (deploy) reads the host's releases (M(conveyor.deploy.release_info)); when the live release is
-    already the version, good, and answers its health URL, the host is left alone; otherwise it takes the deploy lock
-    (M(conveyor.deploy.deploy_lock), recording the controller's process) and stages the release
-    (M(conveyor.deploy.release)).
+  - O(step=prepare) (deploy) runs one M(conveyor.deploy.host_steps) execution on the host - it reads the host's
+    releases; when the live release is already the version, good, and answers its health URL, the host is left
+    alone; otherwise it takes the deploy lock (recording the controller's process) and stages the release, then
+    runs the C(after_stage) hook commands.
   - O(step=resolve) (rollback) resolves and verifies the host's target (O(rollback_to), else its previous good
-    release), and takes the lock when the host moves. A host whose live release a rollback put there is left alone
+    release), and takes the lock when the target is not the live release, in one M(conveyor.deploy.host_steps)
+    execution. A host whose live release a rollback put there is left alone
     (a rerun is a retry); going further back needs O(rollback_to).
   - O(step=finish) marks the release good and prunes after a successful deploy, marks the abandoned release failed
-    after a fleet recovery or a rollback, and releases the lock this run took.
+    after a fleet recovery or a rollback, and releases the lock this run took, in one M(conveyor.deploy.host_steps)
+    execution (none when there is nothing to do).
   - Errors do not fail the task; they are returned (RV(error)) so that M(conveyor.deploy.rollout_plan) aborts the
     whole run with every host's reason at once.
   - The run object comes from the C(rolling_run) variable (or, while preparing, C(__rolling_plan)).
@@ -72,6 +74,7 @@ options:
     default: __rolling_prepare
 seealso:
   - module: conveyor.deploy.rollout_plan
+  - module: conveyor.deploy.host_steps
 """
 
 EXAMPLES = r"""

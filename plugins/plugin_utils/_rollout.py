@@ -433,6 +433,28 @@ def deploy_failed(run, rows):
                                        for host in run["work"])
 
 
+def finish_marks(run, host, outcome, rows, recovered):
+    """What a host records when the run ends: ([marks], keep) for the host_steps module.
+
+    After a deploy: the release is marked good and old ones pruned where it went live and the whole run reached its
+    target; it is marked failed where a fleet recovery took the host back. After a rollback: the release the host left
+    is marked failed, unless the rollback said the release was not at fault.
+    """
+    move = run["moves"].get(host) or {}
+    if run["kind"] == "deploy":
+        if (recovered.get(host) or {}).get("outcome") == "rolled_back":
+            return [{"release_id": run["release_id"], "state": "failed",
+                     "reason": "fleet rollback: the release failed on another host in run %s" % run["run_id"]}], 0
+        if outcome == "deployed" and not deploy_failed(run, rows):
+            return [{"release_id": run["release_id"], "state": "good", "reason": None}], run["policy"]["keep_releases"]
+        return [], 0
+    back = (move.get("back") or {}).get("release_id")
+    if outcome == "rolled_back" and not run["policy"]["not_release_fault"] and back:
+        return [{"release_id": back, "state": "failed",
+                 "reason": "rolled back" + (": " + run["reason"] if run["reason"] else "")}], 0
+    return [], 0
+
+
 def recovery(run, rows, closed=""):
     """The moves a fleet recovery makes (host -> {to, back}) and its batches, in the run's order.
 

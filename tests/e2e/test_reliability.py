@@ -1,5 +1,8 @@
 """Reliability and security on the lab: what a hostile or broken input cannot do to a fleet."""
-from .conftest import app_hosts, live_versions, on_host, playbook
+import os
+import subprocess
+
+from .conftest import INVENTORY, ROOT, app_hosts, live_versions, on_host, playbook, run
 
 PLANTED = {"/opt/sample/planted.txt": "planted by the test\n", "/opt/planted.txt": "planted by the test\n"}
 
@@ -28,3 +31,36 @@ def test_hostile_archive_writes_nothing_outside_its_release():
     finally:
         for host in hosts:
             on_host(host, "rm -f %s" % " ".join(PLANTED))
+
+
+def test_a_changed_host_key_is_refused_even_with_checking_turned_off_as_awx_does(tmp_path):
+    """The lab pins its hosts' keys; a host whose key does not match is unreachable, and nothing runs on it.
+
+    ANSIBLE_HOST_KEY_CHECKING=False is what AWX puts in a job's environment; the pin in ansible_ssh_args (as the
+    example inventories set it) still holds, because OpenSSH takes the first value of an option.
+    """
+    pinned = os.path.join(ROOT, "lab", ".state", "known_hosts")
+    lines = open(pinned).read().splitlines()
+    assert any(line.startswith("[127.0.0.1]:2201 ") for line in lines), lines
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "impostor")], check=True)
+    impostor = open(str(tmp_path / "impostor.pub")).read().split()[:2]
+    forged = str(tmp_path / "known_hosts")
+    with open(forged, "w") as handle:
+        for line in lines:
+            host = line.split()[0]
+            handle.write("%s %s %s\n" % (host, impostor[0], impostor[1]) if host == "[127.0.0.1]:2201" else line + "\n")
+    marker = "/tmp/conveyor-host-key-test"
+    on_host("app01", "rm -f %s" % marker)
+    args = ("-o ControlMaster=no -o StrictHostKeyChecking=yes -o UserKnownHostsFile=%s" % forged)
+    result = run(["ansible", "-i", INVENTORY, "app01:app02", "-m", "ansible.builtin.file",
+                  "-a", "path=%s state=touch" % marker, "-e", "ansible_ssh_args='%s'" % args],
+                 env={"ANSIBLE_HOST_KEY_CHECKING": "False"})
+    assert result.rc != 0, result.output[-2000:]
+    assert "app01 | UNREACHABLE" in result.output and "Host key verification failed" in result.output, \
+        result.output[-2000:]
+    assert "app02 | CHANGED" in result.output, result.output[-2000:]
+    assert on_host("app01", "test -e %s && echo touched" % marker) == ""
+    on_host("app02", "rm -f %s" % marker)
+    # The lab's own inventory checks the same way, against the keys lab-up pinned.
+    pinned_run = run(["ansible", "-i", INVENTORY, "app01", "-m", "ansible.builtin.ping"])
+    assert pinned_run.rc == 0 and "StrictHostKeyChecking=no" not in open(os.path.join(INVENTORY, "hosts.yml")).read()

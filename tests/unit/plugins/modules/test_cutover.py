@@ -1,8 +1,6 @@
 """The cutover module on real releases on disk, probed over real HTTP; systemctl is recorded, not run."""
-import http.server
 import json
 import os
-import threading
 
 import pytest
 
@@ -12,6 +10,7 @@ from ansible_collections.conveyor.deploy.plugins.modules import cutover as cutov
 from ansible_collections.conveyor.deploy.plugins.modules import release as release_module
 
 from ...conftest import ModuleFail
+from .jsonserver import serve
 from .test_release import make_tar
 
 
@@ -27,22 +26,12 @@ def app(tmp_path, run_module):
                                         checksum=digest))
     run_module(release_module, dict(app_root=root, release_id="r1", state="active"))
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            version = open(os.path.join(root, "current", "VERSION")).read().strip()
-            body = json.dumps({"status": "ok", "version": version}).encode()
-            self.send_response(500 if version == "6.6.6" else 200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def respond():
+        version = open(os.path.join(root, "current", "VERSION")).read().strip()
+        return 500 if version == "6.6.6" else 200, {"status": "ok", "version": version}
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield root, "http://127.0.0.1:%d/health" % server.server_address[1]
-    server.shutdown()
+    with serve(respond) as base:
+        yield root, base + "/health"
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import tarfile
 import pytest
 
 from ansible_collections.conveyor.deploy.plugins.modules import release as release_module
+from ansible_collections.conveyor.deploy.plugins.module_utils import _release_ops as release_ops
 from ansible_collections.conveyor.deploy.plugins.module_utils._release import MANIFEST
 
 from ...conftest import ModuleFail
@@ -292,7 +293,7 @@ def test_extraction_refuses_links_even_when_the_member_check_is_bypassed(run_mod
     stage(run_module, root, artifact, "r1")
     with open(os.path.join(root, "victim"), "w") as handle:
         handle.write("original\n")
-    monkeypatch.setattr(release_module, "member_problems", lambda members: [])
+    monkeypatch.setattr(release_ops, "member_problems", lambda members: [])
     bad = hostile.write(str(tmp_path / "hostile.tar.gz"), members)
     before = snapshot(str(tmp_path))
     with pytest.raises(ModuleFail) as err:

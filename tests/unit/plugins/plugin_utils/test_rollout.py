@@ -231,3 +231,31 @@ def test_controller_hooks_run_in_order_with_the_run_in_their_environment_and_sto
     assert out.read_text() == "after_batch RUN-1 2\n"
     problem = _rollout.run_controller_hooks(["echo no >&2; exit 3", "echo never >> %s" % out], "at_end", run)
     assert problem == "at_end hook 'echo no >&2; exit 3' exited 3: no" and out.read_text().count("\n") == 1
+
+
+def test_finish_marks_good_and_prunes_only_where_the_whole_deploy_reached_its_target():
+    run = deploy_run(policy={"keep_releases": 3, "not_release_fault": False})
+    good = {h: {"outcome": "deployed"} for h in HOSTS}
+    assert _rollout.finish_marks(run, "app01", "deployed", good, {}) == (
+        [{"release_id": "R2", "state": "good", "reason": None}], 3)
+    halted = dict(good, app04={"outcome": "failed"})
+    assert _rollout.finish_marks(run, "app01", "deployed", halted, {}) == ([], 0)
+    assert _rollout.finish_marks(run, "app04", "failed", halted, {}) == ([], 0)
+    marks, keep = _rollout.finish_marks(run, "app01", "deployed", halted, {"app01": {"outcome": "rolled_back"}})
+    assert keep == 0 and marks[0]["state"] == "failed" and marks[0]["release_id"] == "R2"
+    assert "fleet rollback" in marks[0]["reason"] and "RUN-1" in marks[0]["reason"]
+
+
+def test_finish_marks_the_release_a_rollback_left_failed_unless_it_was_not_its_fault():
+    run = _rollout.new_run("rollback", ["app01"], dict(POLICY, keep_releases=5, not_release_fault=False,
+                                                       min_healthy_percent=0), 1,
+                           "alice@ci", "RB-1", lb={"enabled": True}, now=T0)
+    run["reason"] = "errors after 2.0.0"
+    run["moves"] = {"app01": {"to": rel("1.0.0"), "back": rel("2.0.0", "R2"), "work": True}}
+    marks, keep = _rollout.finish_marks(run, "app01", "rolled_back", {}, {})
+    assert marks == [{"release_id": "R2", "state": "failed", "reason": "rolled back: errors after 2.0.0"}]
+    assert keep == 0
+    run["policy"]["not_release_fault"] = True
+    assert _rollout.finish_marks(run, "app01", "rolled_back", {}, {}) == ([], 0)
+    assert _rollout.finish_marks(dict(run, policy=dict(run["policy"], not_release_fault=False)), "app01", "failed",
+                                 {}, {}) == ([], 0)
