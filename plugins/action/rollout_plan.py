@@ -5,12 +5,11 @@
 
 from __future__ import annotations
 
-import re
 
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.conveyor.deploy.plugins.plugin_utils import _rollout, _runinfo
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _inputs, _rollout, _runinfo
 
 display = Display()
 
@@ -42,35 +41,36 @@ ARGUMENT_SPEC = {
     "inputs": {"type": "dict", "default": {}},
     "prepared": {"type": "str", "default": "__rolling_prepare"},
 }
-VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_~-]*$")
-SHA256 = re.compile(r"^(sha256:)?[0-9a-fA-F]{64}$")
-
-
-def input_problems(args):
-    """Every problem with the run's inputs, each naming the variable and the fix."""
+def input_problems(args, hosts=()):
+    """Every problem with the run's inputs, each naming the variable and the fix (plugin_utils/_inputs.py)."""
     found = []
     inputs = args["inputs"]
     kind = args["kind"]
-    if kind == "deploy" and not VERSION.match(str(args.get("version") or "")):
-        found.append("app_version (rolling_version) is '%s': pass the version to deploy, letters, digits and '.', "
-                     "'+', '_', '~', '-' only, e.g. -e app_version=2.0.0" % (args.get("version") or ""))
-    if not re.match(r"^/[^ ]+$", args["app_root"] or ""):
-        found.append("app_root is '%s': it must be an absolute path such as /opt/myapp" % args["app_root"])
+    prefix = "rolling" if kind == "deploy" else "rollback"
+    if kind == "deploy":
+        found += _inputs.version_problems(args.get("version"), inputs.get("version_type") or "")
+    found += _inputs.app_root_problems(args["app_root"])
     if args["keep_releases"] < 1:
         found.append("rolling_keep_releases is %d: keep at least 1 release" % args["keep_releases"])
     if args["lb"].get("enabled") and not inputs.get("lb_host_known", True):
-        found.append("rolling_lb_host '%s' is not in the inventory: add it to the lb group" % args["lb"].get("host"))
+        found.append("%s_lb_host '%s' is not in the inventory: add it to the lb group" % (prefix, args["lb"].get("host")))
+    found += _inputs.batch_problems(args["batches"], args["min_healthy_percent"], prefix + "_batches")
     if kind == "deploy":
-        url = str(inputs.get("artifact_url") or "")
-        if not re.match(r"^(https?://|/)", url):
-            found.append("app_artifact_url is '%s': it must be an http(s) URL or an absolute path on the hosts" % url)
-        sha = str(inputs.get("artifact_sha256") or "")
-        if sha and not SHA256.match(sha):
-            found.append("app_artifact_sha256 must be 64 hex digits (optionally 'sha256:' first)")
-        if inputs.get("is_production") and inputs.get("allow_unverified"):
-            found.append("rolling_allow_unverified is refused in production: publish a checksum")
+        found += _inputs.artifact_problems(inputs.get("artifact_url"), inputs.get("artifact_sha256"),
+                                           inputs.get("is_production"), inputs.get("allow_unverified"))
+        found += _inputs.shared_path_problems(inputs.get("shared_paths") or [])
+        if "health" in inputs:
+            found += _inputs.health_problems(inputs["health"])
     elif inputs.get("is_production") and not (args.get("reason") or "").strip():
         found.append('This is production: give -e rollback_reason="..." (it is recorded with the rollback)')
+    found += _inputs.text_problems({"change_id": inputs.get("change_id"), prefix + "_reason": args.get("reason")})
+    if "lock_ttl" in inputs and hosts and not [p for p in found if "_batches" in p]:
+        try:
+            count = len(_rollout.batch_sizes(args["batches"], len(hosts), prefix + "_batches"))
+        except _rollout.PlanError:
+            count = 0
+        found += _inputs.lock_problems(inputs["lock_ttl"], count, args["drain_timeout"],
+                                       (inputs.get("health") or {}).get("timeout", 0), args["bake_seconds"])
     return found + _rollout.hook_problems(args.get("hooks") or {})
 
 
@@ -81,7 +81,7 @@ def plan(args, hosts, extra_vars, run_id=None, now=None):
     release_id = args.get("release_id") or None
     if kind == "deploy" and not release_id:
         release_id = "%s-%s" % (run_id.split("-")[0], args["version"])
-    problems = input_problems(args)
+    problems = input_problems(args, hosts)
     if problems:
         raise _rollout.PlanError("Invalid %s inputs: %s." % (kind, "; ".join(problems)))
     lb = dict(args.get("lb") or {})

@@ -95,11 +95,25 @@ def release_id_problem(release_id):
     return None
 
 
+# Directories an application root must not be: the system's own (a release switch or prune there would
+# replace or remove what the system runs on).
+SYSTEM_DIRS = frozenset(["/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/media",
+                         "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr",
+                         "/usr/bin", "/usr/lib", "/usr/local", "/usr/sbin", "/usr/share", "/var", "/var/lib",
+                         "/var/log", "/var/tmp"])
+
+
 def app_root_problem(app_root):
+    """Why ``app_root`` cannot be an application root (a clause such as "must be an absolute path"), or None."""
     if not isinstance(app_root, str) or not app_root.startswith("/"):
-        return "app_root %r is not an absolute path" % (app_root,)
-    if posixpath.normpath(app_root) in ("/",) or ".." in app_root.split("/"):
-        return "app_root %r must be a normalised directory below /" % (app_root,)
+        return "must be an absolute path"
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in app_root):
+        return "must not contain whitespace or control characters"
+    trimmed = app_root.rstrip("/") or "/"
+    if app_root.startswith("//") or posixpath.normpath(trimmed) != trimmed:
+        return "must be a normalised path (no '//', '.' or '..' parts)"
+    if trimmed in SYSTEM_DIRS:
+        return "is a system directory"
     return None
 
 

@@ -383,7 +383,8 @@ def validate(module):
     params = module.params
     problem = app_root_problem(params["app_root"])
     if problem:
-        module.fail_json(msg="Invalid app_root: %s. Use an absolute path such as /opt/myapp." % problem)
+        module.fail_json(msg="Invalid app_root %r: it %s. Use a directory of the application's own, such as /opt/myapp."
+                         % (params["app_root"], problem))
     for key in ("release_id", "previous_release_id"):
         if params[key] and release_id_problem(params[key]):
             module.fail_json(msg="Invalid %s: %s." % (key, release_id_problem(params[key])))

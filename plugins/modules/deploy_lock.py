@@ -141,7 +141,8 @@ def main():
     )
     problem = app_root_problem(module.params["app_root"])
     if problem:
-        module.fail_json(msg="Invalid app_root: %s. Use an absolute path such as /opt/myapp." % problem)
+        module.fail_json(msg="Invalid app_root %r: it %s. Use a directory of the application's own, such as /opt/myapp."
+                         % (module.params["app_root"], problem))
     if module.params["ttl"] < 1:
         module.fail_json(msg="Invalid ttl %d: give the lock's time to live in seconds (at least 1)." % module.params["ttl"])
     layout = Layout(os.path.normpath(module.params["app_root"]))

@@ -416,7 +416,8 @@ def main():
     params = module.params
     problem = app_root_problem(params["app_root"])
     if problem:
-        module.fail_json(msg="Invalid app_root: %s. Use an absolute path such as /opt/myapp." % problem)
+        module.fail_json(msg="Invalid app_root %r: it %s. Use a directory of the application's own, such as /opt/myapp."
+                         % (params["app_root"], problem))
     if params["lock"] is not None and params["lock"]["ttl"] < 1:
         module.fail_json(msg="Invalid lock.ttl %d: give the lock's time to live in seconds (at least 1)."
                          % params["lock"]["ttl"])

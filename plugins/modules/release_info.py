@@ -133,7 +133,8 @@ def main():
     )
     problem = app_root_problem(module.params["app_root"])
     if problem:
-        module.fail_json(msg="Invalid app_root: %s. Use an absolute path such as /opt/myapp." % problem)
+        module.fail_json(msg="Invalid app_root %r: it %s. Use a directory of the application's own, such as /opt/myapp."
+                         % (module.params["app_root"], problem))
     try:
         result = inspect(module.params)
     except ReleaseError as exc:

@@ -2,6 +2,8 @@
 import os
 import subprocess
 
+import pytest
+
 from .conftest import INVENTORY, ROOT, app_hosts, live_versions, on_host, playbook, run
 
 PLANTED = {"/opt/sample/planted.txt": "planted by the test\n", "/opt/planted.txt": "planted by the test\n"}
@@ -64,3 +66,51 @@ def test_a_changed_host_key_is_refused_even_with_checking_turned_off_as_awx_does
     # The lab's own inventory checks the same way, against the keys lab-up pinned.
     pinned_run = run(["ansible", "-i", INVENTORY, "app01", "-m", "ansible.builtin.ping"])
     assert pinned_run.rc == 0 and "StrictHostKeyChecking=no" not in open(os.path.join(INVENTORY, "hosts.yml")).read()
+
+
+HAPROXY_STATE = ("import socket; s = socket.socket(socket.AF_UNIX); s.connect('/run/haproxy/admin.sock'); "
+                 "s.sendall(b'show servers state sample\\n'); print(s.makefile().read())")
+
+
+def fleet_state():
+    """What a deploy changes: each host's releases, live link, lock and unit start, and each server's HAProxy
+    operational and administrative state."""
+    hosts = {host: on_host(host, "ls /opt/sample/releases; readlink /opt/sample/current; ls -A /opt/sample/.conveyor; "
+                                 "systemctl show -p ActiveEnterTimestamp sample") for host in app_hosts()}
+    lines = subprocess.run(["docker", "exec", "conveyor-lb", "python3", "-c", HAPROXY_STATE], capture_output=True,
+                           text=True, check=False).stdout.splitlines()
+    servers = sorted(tuple(line.split()[3:7:2]) + (line.split()[6],) for line in lines if line[:1].isdigit()
+                     and len(line.split()) > 6)
+    return hosts, servers
+
+
+@pytest.mark.parametrize("extra, text", [
+    (["-e", '{"app_version": "2.0.0\\n"}'], "(not a version): pass the version to deploy"),
+    (["-e", '{"app_version": 1.10}'], "read as a number: quote it"),
+    (["-e", "app_version=2.0.0~rc1"], "pass the version to deploy"),
+    (["-e", "app_version=1.1.0", "-e", "app_root=/etc"], "app_root is '/etc': it is a system directory"),
+    (["-e", "app_version=1.1.0", "-e", '{"rolling_batches": ["25.5%"]}'], "a percentage must be a whole number"),
+    (["-e", "app_version=1.1.0", "-e", "rolling_lock_ttl=30"], "rolling_lock_ttl 30 s is shorter than this rollout"),
+    (["-e", "app_version=1.1.0", "-e", "app_artifact_url=file:///srv/sample-1.1.0.tar.gz"],
+     "it must be an http(s) URL or an absolute path"),
+    (["-e", "app_version=1.1.0", "-e", "app_health_path=health"], "app_health_path must start with '/'"),
+    (["-e", "app_version=1.1.0", "-e", "rolling_health_success_threshold=0"], "rolling_health_success_threshold is 0"),
+    (["-e", "app_version=1.1.0", "-e", '{"change_id": "CHG-1\\nforged"}'], "change_id contains a control character"),
+], ids=["version-newline", "version-float", "version-tilde", "app-root-etc", "fractional-percent", "short-lock-ttl",
+        "file-url", "health-path", "zero-threshold", "change-id-newline"])
+def test_a_bad_input_is_refused_naming_the_variable_and_no_host_changes(extra, text):
+    before = fleet_state()
+    result = playbook("deploy.yml", *extra)
+    assert result.rc != 0, result.output[-3000:]
+    assert text in result.output, result.output[-3000:]
+    assert "Traceback" not in result.output, result.output[-3000:]
+    assert fleet_state() == before
+
+
+def test_credentials_in_the_artifact_url_are_refused_and_never_printed():
+    before = fleet_state()
+    url = "http://deployer:hunter2-pw@artifacts:8000/sample-1.1.0.tar.gz"
+    result = playbook("deploy.yml", "-e", "app_version=1.1.0", "-e", "app_artifact_url=" + url)
+    assert result.rc != 0 and "carries credentials" in result.output, result.output[-3000:]
+    assert "hunter2-pw" not in result.output
+    assert fleet_state() == before

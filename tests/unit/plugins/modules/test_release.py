@@ -114,7 +114,7 @@ def test_bad_release_ids_are_refused(run_module, root, artifact, release_id):
 def test_relative_app_root_is_refused(run_module, artifact):
     with pytest.raises(ModuleFail) as err:
         stage(run_module, "srv/app", artifact)
-    assert "not an absolute path" in err.value.result["msg"]
+    assert "must be an absolute path" in err.value.result["msg"]
 
 
 def test_check_mode_writes_nothing(run_module, root, artifact):

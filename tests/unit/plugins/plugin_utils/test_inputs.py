@@ -1,0 +1,95 @@
+# -*- coding: utf-8 -*-
+"""The bad-input catalogue: each input refused on the controller, naming the variable and the fix."""
+
+import pytest
+
+from ansible_collections.conveyor.deploy.plugins.action import rollout_plan
+from ansible_collections.conveyor.deploy.plugins.module_utils._release import app_root_problem
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _inputs, _rollout
+
+HEALTH = {"url": "http://127.0.0.1:8000/health", "success_threshold": 3, "failure_threshold": 3, "timeout": 60,
+          "interval": 1, "start_period": 3, "version_query": "version"}
+GOOD = {"artifact_url": "https://artifacts.example.com/shop-2.0.0.tar.gz", "health": HEALTH, "lock_ttl": 3600,
+        "shared_paths": ["logs", "var/uploads"], "change_id": "CHG-1", "version_type": "str"}
+
+
+def args(inputs=None, **extra):
+    values = {key: spec.get("default") for key, spec in rollout_plan.ARGUMENT_SPEC.items()}
+    values.update(kind="deploy", version="2.0.0", app_root="/opt/shop", batches=[2], min_healthy_percent=50,
+                  inputs=dict(GOOD, **(inputs or {})))
+    values.update(extra)
+    return values
+
+
+def problems(inputs=None, hosts=("a", "b", "c", "d"), **extra):
+    return rollout_plan.input_problems(args(inputs, **extra), list(hosts))
+
+
+def test_good_inputs_pass():
+    assert problems() == []
+
+
+@pytest.mark.parametrize("extra, inputs, text", [
+    ({"version": "2.0.0\n"}, {}, "app_version (rolling_version) is '2.0.0\\n'"),
+    ({"version": "2.0.0~rc1"}, {}, "'2.0.0~rc1': pass the version to deploy"),
+    ({"version": "1" * 65}, {}, "app_version is 65 characters long"),
+    ({"version": "1.1"}, {"version_type": "float"}, "was read as a number (YAML float)"),
+    ({"batches": ["25.5%"]}, {}, "rolling_batches entry '25.5%': a percentage must be a whole number"),
+    ({"min_healthy_percent": -5}, {}, "rolling_min_healthy_percent is -5: give a percentage from 0 to 100"),
+    ({"min_healthy_percent": 150}, {}, "give a percentage from 0 to 100"),
+    ({}, {"lock_ttl": 60}, "rolling_lock_ttl 60 s is shorter than this rollout may take (2 batch(es)"),
+    ({"app_root": "//"}, {}, "app_root is '//': it must be a normalised path"),
+    ({"app_root": "/"}, {}, "app_root is '/': it is a system directory"),
+    ({"app_root": "/etc"}, {}, "app_root is '/etc': it is a system directory"),
+    ({"app_root": "/usr/"}, {}, "it is a system directory"),
+    ({"app_root": "/tmp"}, {}, "it is a system directory"),
+    ({"app_root": "/var"}, {}, "it is a system directory"),
+    ({"app_root": "/opt/shop/../../etc"}, {}, "must be a normalised path"),
+    ({}, {"shared_paths": ["/var/log"]}, "app_shared_paths entry '/var/log': give a path relative"),
+    ({}, {"shared_paths": ["../../etc"]}, "app_shared_paths entry '../../etc'"),
+    ({}, {"artifact_url": "file:///srv/a.tgz"}, "it must be an http(s) URL or an absolute path"),
+    ({}, {"artifact_url": "ftp://a.example/a.tgz"}, "it must be an http(s) URL"),
+    ({}, {"artifact_url": "artifacts.example.com/a.tgz"}, "it must be an http(s) URL"),
+    ({}, {"artifact_url": "http://a.example/a.tgz", "is_production": True}, "plain http in production"),
+    ({}, {"artifact_sha256": "ab" * 31}, "must be 64 hex digits (optionally 'sha256:' first), not 62 characters"),
+    ({}, {"health": dict(HEALTH, url="http://127.0.0.1:8000health")}, "its port is not a number"),
+    ({}, {"health": dict(HEALTH, url="http://127.0.0.1:abc/health")}, "its port is not a number"),
+    ({}, {"health": dict(HEALTH, success_threshold=0)}, "rolling_health_success_threshold is 0: it must be at least 1"),
+    ({}, {"health": dict(HEALTH, failure_threshold=-1)}, "rolling_health_failure_threshold is -1"),
+    ({}, {"health": dict(HEALTH, timeout=0)}, "rolling_health_timeout is 0: it must be more than 0"),
+    ({}, {"health": dict(HEALTH, interval=-1)}, "rolling_health_interval is -1"),
+    ({}, {"health": dict(HEALTH, version_query="version[")}, "is not a JMESPath expression"),
+    ({}, {"change_id": "CHG-1\n{\"action\": \"forged\"}"}, "change_id contains a control character"),
+])
+def test_each_bad_input_is_refused_naming_the_variable(extra, inputs, text):
+    found = problems(inputs, **extra)
+    assert any(text in problem for problem in found), found
+
+
+def test_credentials_in_the_artifact_url_are_refused_and_never_repeated():
+    found = problems({"artifact_url": "https://deployer:hunter2-secret@a.example/a.tgz"})
+    assert any("carries credentials" in problem for problem in found)
+    assert not any("hunter2" in problem or "deployer" in problem for problem in found)
+    with pytest.raises(_rollout.PlanError) as caught:
+        rollout_plan.plan(args({"artifact_url": "https://deployer:hunter2-secret@a.example/a.tgz"}), ["a"], {},
+                          run_id="RUN")
+    assert "hunter2" not in str(caught.value)
+
+
+def test_an_upper_case_checksum_prefix_is_accepted():
+    assert problems({"artifact_sha256": "SHA256:" + "AB" * 32}) == []
+
+
+def test_a_lock_ttl_that_outlives_the_rollout_passes_and_counts_bakes():
+    assert problems({"lock_ttl": 240}) == []  # 2 batches x (60 + 60)
+    found = problems({"lock_ttl": 240}, bake_seconds=30)
+    assert any("+ bakes = 270 s" in problem for problem in found), found
+
+
+@pytest.mark.parametrize("root, fine", [
+    ("/opt/shop", True), ("/srv/shop/", True), ("/opt", False), ("/usr/local", False), ("opt/shop", False),
+    ("/opt//shop", False), ("/opt/./shop", False), ("/opt/sh op", False), ("/opt/shop\n", False),
+])
+def test_app_root_problem_is_the_same_on_the_controller_and_the_hosts(root, fine):
+    assert (app_root_problem(root) is None) is fine
+    assert (_inputs.app_root_problems(root) == []) is fine
