@@ -88,8 +88,10 @@ def artifact_problems(url, sha256, production, allow_unverified):
         found.append("app_artifact_url carries credentials (%s): they would be printed and stored with the "
                      "release; remove them from the URL and give the server's credentials another way "
                      "(a netrc file on the hosts, or a URL the hosts may read)" % safe)
-    if production and parts.scheme == "http":
-        found.append("app_artifact_url is plain http in production (%s): serve artifacts over https" % safe)
+    if production and parts.scheme == "http" and not str(sha256 or "").strip():
+        # Over plain http the artifact and its .sha256 could be replaced on the way; a pinned checksum cannot.
+        found.append("app_artifact_url is plain http in production (%s) and its checksum would come over the same "
+                     "connection: serve artifacts over https, or pin the checksum with app_artifact_sha256" % safe)
     if CONTROL.search(text):
         found.append("app_artifact_url contains a control character (a newline?): %s" % safe)
     sha = str(sha256 or "").strip()

@@ -39,6 +39,13 @@ def other_version():
     return "1.1.0" if "1.1.0" not in live else "2.0.0"
 
 
+def production(version, **values):
+    """-e for a production run: the lab serves artifacts over plain http, so production pins the checksum."""
+    with open(os.path.join(ARTIFACTS, "sample-%s.tar.gz.sha256" % version)) as handle:
+        digest = handle.read().split()[0]
+    return extra(env_is_production=True, app_artifact_sha256=digest, **values)
+
+
 @pytest.fixture
 def log(tmp_path):
     path = str(tmp_path / "changelog.jsonl")
@@ -83,8 +90,8 @@ def test_refused_inside_a_freeze(log):
 ])
 def test_production_refuses_without_a_valid_approval(values, text):
     before = snapshot()
-    result = playbook("deploy.yml", "-e", "app_version=" + other_version(),
-                      *extra(env_is_production=True, **values))
+    version = other_version()
+    result = playbook("deploy.yml", "-e", "app_version=" + version, *production(version, **values))
     assert result.rc != 0 and text in result.output
     assert snapshot() == before
 
@@ -93,9 +100,9 @@ def test_an_approvals_file_can_deny_a_change(tmp_path):
     approvals = tmp_path / "approvals.yml"
     approvals.write_text("CHG-8:\n  approver: carol\n  status: denied\n  comment: not during the sale\n")
     before = snapshot()
-    result = playbook("deploy.yml", "-e", "app_version=" + other_version(),
-                      *extra(env_is_production=True, change_id="CHG-8", approval_source="file",
-                             approval_path=str(approvals)))
+    version = other_version()
+    result = playbook("deploy.yml", "-e", "app_version=" + version,
+                      *production(version, change_id="CHG-8", approval_source="file", approval_path=str(approvals)))
     assert result.rc != 0 and "change CHG-8 is denied, not approved (not during the sale)" in result.output
     assert snapshot() == before
 
@@ -104,8 +111,9 @@ def test_an_override_with_a_reason_and_an_approval_deploys_in_a_closed_window_an
     path, env = log
     target = other_version()
     result = playbook("deploy.yml", "-e", "app_version=" + target,
-                      *extra(deploy_windows=WINDOWS, deploy_window_now=SATURDAY, env_is_production=True,
-                             override_reason="payment outage fix", change_id="CHG-9", change_approver="carol"), env=env)
+                      *production(target, deploy_windows=WINDOWS, deploy_window_now=SATURDAY,
+                                  override_reason="payment outage fix", change_id="CHG-9", change_approver="carol"),
+                      env=env)
     assert result.rc == 0, result.output[-3000:]
     assert "overridden: payment outage fix" in result.output
     assert set(live_versions().values()) == {target}

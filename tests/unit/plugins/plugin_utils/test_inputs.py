@@ -76,6 +76,13 @@ def test_credentials_in_the_artifact_url_are_refused_and_never_repeated():
     assert "hunter2" not in str(caught.value)
 
 
+def test_plain_http_in_production_needs_a_pinned_checksum():
+    url = {"artifact_url": "http://a.example/a.tgz", "is_production": True}
+    assert any("pin the checksum with app_artifact_sha256" in problem for problem in problems(url))
+    assert problems(dict(url, artifact_sha256="ab" * 32)) == []
+    assert problems(dict(url, is_production=False)) == []
+
+
 def test_an_upper_case_checksum_prefix_is_accepted():
     assert problems({"artifact_sha256": "SHA256:" + "AB" * 32}) == []
 
