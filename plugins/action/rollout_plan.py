@@ -41,6 +41,8 @@ ARGUMENT_SPEC = {
     "inputs": {"type": "dict", "default": {}},
     "prepared": {"type": "str", "default": "__rolling_prepare"},
 }
+
+
 def input_problems(args, hosts=()):
     """Every problem with the run's inputs, each naming the variable and the fix (plugin_utils/_inputs.py)."""
     found = []

@@ -395,7 +395,7 @@ def run(module, params):
     problem = app_root_problem(params["app_root"])
     if problem:
         raise ReleaseError("Invalid app_root %r: it %s. Use a directory of the application's own, such as /opt/myapp."
-                         % (params["app_root"], problem))
+                           % (params["app_root"], problem))
     layout = Layout(os.path.normpath(params["app_root"]))
     state = params["state"]
     release_id = params["release_id"]
