@@ -129,7 +129,7 @@ def test_unsafe_archives_are_refused(host, archive, text):
     (dict(release_id="a/b"), "path separator"),
     (dict(release_id=".."), "'..'"),
     (dict(release_id="has space"), "whitespace"),
-    (dict(release_id="r-x", app_root="opt/sample"), "not an absolute path"),
+    (dict(release_id="r-x", app_root="opt/sample"), "must be an absolute path"),
     (dict(release_id="r-x", src=URL + "/sample-9.9.9.tar.gz", checksum="a" * 64), "HTTP 404"),
     (dict(release_id="r-x", src="http://127.0.0.1:9/sample.tar.gz", checksum="a" * 64), "Could not fetch the artifact"),
 ])
