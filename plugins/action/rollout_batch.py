@@ -40,6 +40,16 @@ def window_problem(run, direction):
             "Next window: %s." % (found["rule"], found["reason"], found.get("next_open") or "none"))
 
 
+def drained_ahead(run, hostvars, args, index):
+    """The drain of batch ``index`` that the previous batch's done step made, or None."""
+    for record in _rollout.batch_records(run, hostvars, args["record_var"]):
+        ahead = record.get("next_drain")
+        if (record.get("index") == index - 1 and record.get("direction") == args["direction"]
+                and isinstance(ahead, dict) and ahead.get("index") == index):
+            return dict(ahead, changed=False)
+    return None
+
+
 def served(answer):
     return sum(int(server.get("served") or 0) for server in (answer or {}).get("servers") or [])
 
@@ -65,10 +75,22 @@ class ActionModule(ActionBase):
         planned = next((batch for batch in batches if set(batch) & set(play_batch)), play_batch)
         index = batches.index(planned) + 1 if planned in batches else 0
         if args["step"] == "drain":
-            result.update(self.drain(run, args, task_vars, planned, play_batch, index, len(batches)))
+            result.update(self.drain_step(run, args, task_vars, hostvars, planned, play_batch, index, len(batches)))
         else:
             result.update(self.done(run, args, task_vars, hostvars, planned, play_batch, index, batches))
         return result
+
+    def drain_step(self, run, args, task_vars, hostvars, planned, play_batch, index, total):
+        """This batch's drain: the one the previous batch's done step made, or a new one."""
+        ahead = drained_ahead(run, hostvars, args, index)
+        if ahead is None:
+            return self.drain(run, args, task_vars, planned, play_batch, index, total)
+        # Hosts drained ahead that left the play since (unreachable) rejoin at once.
+        gone = [host for host in ahead["moving"] if host not in play_batch]
+        if gone and run["lb"].get("enabled"):
+            self.lb_call(run, [run["moves"][host]["lb_name"] for host in gone], "enabled", task_vars,
+                         wait_timeout=run["policy"]["up_timeout"])
+        return dict(ahead, moving=[host for host in ahead["moving"] if host in play_batch])
 
     @staticmethod
     def batches(run, hostvars, direction):
@@ -85,7 +107,13 @@ class ActionModule(ActionBase):
     def drain(self, run, args, task_vars, planned, play_batch, index, total):
         moving = [host for host in planned if host in play_batch]
         out = {"changed": False, "index": index, "batches": total, "hosts": planned, "moving": moving,
-               "closed": "", "drain": None, "served_before": None}
+               "closed": "", "drain": None, "served_before": None, "lb_window": [time.time(), None]}
+        out = self._drain(run, args, task_vars, out, index, total)
+        out["lb_window"][1] = time.time()
+        return out
+
+    def _drain(self, run, args, task_vars, out, index, total):
+        moving = out["moving"]
         closed = window_problem(run, args["direction"])
         if closed:
             _runinfo.say(display, "Batch %d of %d not started: %s" % (index, total, closed))
@@ -102,6 +130,7 @@ class ActionModule(ActionBase):
         return dict(out, msg="batch %d of %d: %s" % (index, total, ", ".join(moving) or "nothing to move"))
 
     def done(self, run, args, task_vars, hostvars, planned, play_batch, index, batches):
+        started = time.time()
         drain = task_vars.get(args["drain_var"]) or {}
         moving = list(drain.get("moving") or [])
         labels = _rollout.LABELS["recover"] if args["direction"] == "recover" else run["labels"]
@@ -139,9 +168,13 @@ class ActionModule(ActionBase):
         line, figures = _rollout.progress(run, record, rows, time.time(),
                                           "Recovery batch" if args["direction"] == "recover" else "Batch", batches)
         _runinfo.say(display, line)
-        if (not record["stop"] and args["direction"] == "forward" and index < len(batches)
-                and run["policy"]["bake_seconds"] > 0 and not self._task.check_mode):
-            _runinfo.say(display, "Baking %s s before the next batch" % run["policy"]["bake_seconds"])
-            time.sleep(run["policy"]["bake_seconds"])
-        out.update(record, msg=line, figures=figures)
+        out.update(record, msg=line, figures=figures, lb_window=[started, time.time()])
+        if not record["stop"] and index < len(batches):
+            if (args["direction"] == "forward" and run["policy"]["bake_seconds"] > 0 and not self._task.check_mode):
+                _runinfo.say(display, "Baking %s s before the next batch" % run["policy"]["bake_seconds"])
+                time.sleep(run["policy"]["bake_seconds"])
+            # The next batch leaves the load balancer now, in this task: its own drain step finds it done.
+            following = batches[index]
+            out["next_drain"] = self.drain(run, args, task_vars, following, following, index + 1, len(batches))
+            out["changed"] = out["changed"] or out["next_drain"]["changed"]
         return out

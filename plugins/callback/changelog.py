@@ -150,9 +150,13 @@ class RunRecorder(object):
     def task_started(self, host):
         self._open[host] = self.now()
 
-    def task_done(self, host, phase, failed=False, extra_hosts=()):
+    def task_done(self, host, phase, failed=False, extra_hosts=(), window=None):
+        """A finished task: its phase for ``host`` and ``extra_hosts``, over the task's time or ``window``
+        (start and end, epoch seconds), when the task timed its own load-balancer call."""
         started = self._open.pop(host, None) or self.now()
         ended = self.now()
+        if window and len(window) == 2 and all(isinstance(edge, (int, float)) for edge in window):
+            started, ended = (datetime.datetime.fromtimestamp(edge, datetime.timezone.utc) for edge in window)
         for name in [host] + [other for other in extra_hosts if other != host]:
             entry = self._host(name)
             if phase is None:
@@ -320,16 +324,19 @@ class CallbackModule(CallbackBase):
         action = _runinfo.action_of(task)
         if action in _runinfo.TIMED_STEPS:
             return self.recorder.task_steps(result.host.get_name(), result.result.get("phases") or [], failed=failed)
-        extra_hosts = ()
+        extra_hosts, window = (), None
         if action == _runinfo.ROLLOUT_BATCH:
-            # Once per batch, for every host of the batch.
+            # Once per batch, for every host of the batch; the drain may have been made by the previous
+            # batch's task, whose window it carries.
             phase = "drain" if (task.args or {}).get("step") == "drain" else "enable"
-            extra_hosts = tuple(result.result.get("moving") or result.result.get("hosts") or ())
+            found = result.result
+            extra_hosts = tuple(found.get("moving") or found.get("hosts") or ())
+            window = found.get("lb_window")
         else:
             phase = phase_of(task, module_args)
         if phase in ("drain", "enable") and not extra_hosts:
             extra_hosts = tuple(result.result.get("changed_servers") or ())
-        self.recorder.task_done(result.host.get_name(), phase, failed=failed, extra_hosts=extra_hosts)
+        self.recorder.task_done(result.host.get_name(), phase, failed=failed, extra_hosts=extra_hosts, window=window)
 
     def v2_runner_on_ok(self, result):
         self._done(result)

@@ -115,12 +115,25 @@ class Tracker(object):
         return self.failure_threshold > 0 and self.failures >= self.failure_threshold
 
 
+# While a service is still starting (start period, no success yet) the probe comes this often,
+# so the gate sees its first answer within a tenth of a second; successes stay ``interval`` apart.
+START_POLL = 0.1
+
+
+def next_wait(tracker, elapsed, interval):
+    """Seconds to wait before the next probe: ``interval``, or START_POLL while the service starts."""
+    if tracker.successes == 0 and elapsed < tracker.start_period:
+        return min(interval, START_POLL)
+    return interval
+
+
 def probe_until(probe, success_threshold, failure_threshold, samples=0, start_period=0.0, interval=1.0, timeout=60.0,
                 clock=time.monotonic, sleep=time.sleep):
     """Call ``probe()`` until the Tracker decides or ``timeout`` seconds pass.
 
     ``probe()`` returns ``(ok, status, latency_ms, reason)``.  Returns ``(tracker, attempts,
     latencies, elapsed, timed_out)``; each attempt is ``{n, at_s, ok, status, latency_ms, reason}``.
+    A failed probe during ``start_period`` is retried after START_POLL seconds (not ``interval``).
     """
     tracker = Tracker(success_threshold, failure_threshold, samples, start_period)
     attempts, latencies = [], []
@@ -135,11 +148,12 @@ def probe_until(probe, success_threshold, failure_threshold, samples=0, start_pe
                              latency_ms=round(latency, 1), reason=reason))
         if tracker.passed or tracker.failed:
             break
-        if clock() - start + interval >= timeout:
+        wait = next_wait(tracker, clock() - start, interval)
+        if clock() - start + wait >= timeout:
             timed_out = True
             break
-        if interval:
-            sleep(interval)
+        if wait:
+            sleep(wait)
     return tracker, attempts, latencies, clock() - start, timed_out
 
 

@@ -148,7 +148,10 @@ options:
         type: float
         default: 1
       start_period:
-        description: Seconds after the restart during which failures do not count.
+        description:
+          - Seconds after the restart during which failures do not count.
+          - Until the first success within it, a failed probe is retried after 0.1 s instead of O(health.interval),
+            so the gate sees a fast service's first answer at once; successes stay O(health.interval) apart.
         type: float
         default: 0
       timeout:

@@ -120,7 +120,10 @@ options:
     type: int
     default: 3
   start_period:
-    description: Seconds after the start during which failures do not count towards O(failure_threshold).
+    description:
+      - Seconds after the start during which failures do not count towards O(failure_threshold).
+      - Until the first success within it, a failed probe is retried after 0.1 s instead of O(interval);
+        successes stay O(interval) apart.
     type: float
     default: 0
   samples:

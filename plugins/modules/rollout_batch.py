@@ -19,6 +19,10 @@ description:
     judges every host of the batch from its registered M(conveyor.deploy.cutover) result (moved, reverted, failed,
     unreachable), prints one progress line (batch k of n, hosts moved, elapsed, an ETA, or the reason it stopped),
     bakes before the next batch, and returns RV(stop) when the rollout must stop.
+  - When the rollout goes on, O(step=done) also drains the next batch in the same task (the window re-check and the
+    capacity guard included) and returns that drain as RV(next_drain); the next batch's O(step=drain) then finds it
+    and calls the load balancer only to put back a drained host that has left the play since. One load-balancer
+    task per batch instead of two.
   - The run object comes from C(rolling_run); the batch is the run's batch that holds the play's current hosts.
 author:
   - conveyor.deploy developers (@conveyor-deploy)
@@ -101,6 +105,15 @@ figures:
   description: The progress figures - batch, batches, moved, hosts, elapsed_s, eta_s, stopped.
   returned: with O(step=done)
   type: dict
+next_drain:
+  description: The next batch's drain (as O(step=drain) returns it), made at the end of this one.
+  returned: with O(step=done), when the rollout goes on to another batch
+  type: dict
+lb_window:
+  description: When the load balancer was called for this batch (its drain, or its re-enable), as two epoch seconds.
+  returned: always
+  type: list
+  elements: float
 msg:
   description: The progress line.
   returned: always

@@ -105,3 +105,78 @@ def test_smoke_test_expects_the_version_alone_in_every_answer():
     bad = rollout_report.smoke_test("http://lb/version", "1.0.0", 3,
                                     probe=lambda *a: (False, 200, 2.0, "body does not match"))
     assert not bad["passed"] and "body does not match" in bad["msg"]
+
+
+class FakeTask(object):
+    check_mode = False
+
+
+def batch_action(calls):
+    """The batch action without Ansible's executor: its load-balancer calls are recorded, and succeed."""
+    action = object.__new__(rollout_batch.ActionModule)
+    action._task = FakeTask()
+
+    def lb_call(run, servers, state, task_vars, **extra):
+        calls.append((state, list(servers)))
+        return {"changed": True, "msg": "%s %s" % (state, ", ".join(servers)), "servers": []}
+    action.lb_call = lb_call
+    return action
+
+
+def lb_run():
+    run = committed()
+    run["lb"] = {"enabled": True, "backend": "shop", "socket": "/run/haproxy/admin.sock"}
+    run["policy"]["bake_seconds"] = 0
+    return run
+
+
+def test_done_drains_the_next_batch_and_that_batch_calls_the_load_balancer_no_more():
+    run, calls = lb_run(), []
+    action = batch_action(calls)
+    args = {"step": "drain", "direction": "forward", "drain_var": "__rolling_drain",
+            "cutover_var": "__rolling_cutover", "record_var": "__rolling_batch"}
+    drain = action.drain(run, args, {}, ["a", "b"], ["a", "b"], 1, 2)
+    assert calls == [("drained", ["a", "b"])] and drain["moving"] == ["a", "b"]
+    moved = {"outcome": "moved", "gate": {"passed": True, "elapsed_s": 1.0}}
+    hostvars = {"a": {"__rolling_cutover": moved}, "b": {"__rolling_cutover": moved}, "c": {}}
+    done = action.done(run, dict(args, step="done"), {"__rolling_drain": drain}, hostvars, ["a", "b"], ["a", "b"], 1,
+                       run["batches"])
+    assert not done["stop"]
+    assert calls[1:] == [("enabled", ["a", "b"]), ("drained", ["c"])]
+    assert done["next_drain"]["index"] == 2 and done["next_drain"]["moving"] == ["c"]
+    assert done["lb_window"][0] <= done["lb_window"][1]
+    # The next batch's drain step finds the drain made ahead.
+    hostvars.update(a={"__rolling_batch": dict(done, direction="forward")}, b={"__rolling_batch": dict(done)})
+    ahead = rollout_batch.drained_ahead(run, hostvars, args, 2)
+    assert ahead["moving"] == ["c"] and ahead["changed"] is False
+    assert rollout_batch.drained_ahead(run, hostvars, dict(args, direction="recover"), 2) is None
+    assert rollout_batch.drained_ahead(run, hostvars, args, 3) is None
+
+
+def test_a_stopped_batch_drains_nothing_ahead():
+    run, calls = lb_run(), []
+    action = batch_action(calls)
+    args = {"step": "done", "direction": "forward", "drain_var": "__rolling_drain",
+            "cutover_var": "__rolling_cutover", "record_var": "__rolling_batch"}
+    drain = {"moving": ["a", "b"], "drain": {"msg": "ok"}, "closed": ""}
+    failed = {"outcome": "reverted", "reason": "gate: 503", "gate": {"passed": False, "elapsed_s": 2.0}}
+    hostvars = {"a": {"__rolling_cutover": failed}, "b": {"__rolling_cutover": failed}}
+    done = action.done(run, args, {"__rolling_drain": drain}, hostvars, ["a", "b"], ["a", "b"], 1, run["batches"])
+    assert done["stop"] and "next_drain" not in done
+    assert [state for state, dummy in calls] == ["enabled"]
+
+
+def test_a_host_drained_ahead_that_left_the_play_rejoins_and_the_others_move():
+    run, calls = lb_run(), []
+    action = batch_action(calls)
+    args = {"step": "drain", "direction": "forward", "drain_var": "__rolling_drain",
+            "cutover_var": "__rolling_cutover", "record_var": "__rolling_batch"}
+    record = {"index": 1, "direction": "forward", "hosts": {},
+              "next_drain": {"index": 2, "moving": ["b", "c"], "changed": True, "msg": "batch 2 of 2: b, c"}}
+    hostvars = {"a": {"__rolling_batch": record}}
+    found = action.drain_step(run, args, {}, hostvars, ["b", "c"], ["b"], 2, 2)
+    assert found["moving"] == ["b"] and calls == [("enabled", ["c"])]
+    # Without a drain made ahead, the step drains the batch itself.
+    calls[:] = []
+    found = action.drain_step(run, args, {}, {"a": {}}, ["b", "c"], ["b", "c"], 2, 2)
+    assert found["moving"] == ["b", "c"] and calls == [("drained", ["b", "c"])]

@@ -196,3 +196,18 @@ def test_a_cutover_result_becomes_the_hosts_switch_restart_verify_and_revert_pha
     revert = phases[-1]
     assert revert["end"] > revert["start"] > phases[-2]["start"]
     assert record["failures"] == [{"host": "app02", "task": CUTOVER.name, "msg": "answered 500"}]
+
+
+def test_a_drain_made_ahead_is_recorded_at_the_time_the_load_balancer_was_called(changelog):
+    plugin, _display, path = changelog
+    batch_drain = Task("Cutover | Drain the batch from the load balancer", "conveyor.deploy.rollout_batch",
+                       {"step": "drain"})
+    # 2026-12-01T10:00:00Z and 0.4 s later: the previous batch's task drained these hosts.
+    window = [1796119200.0, 1796119200.4]
+    run_task(plugin, batch_drain, ["app01"], {"changed": False, "moving": ["app01", "app02"], "lb_window": window})
+    plugin.v2_playbook_on_stats(stats({"app01": {"ok": 1}, "app02": {"ok": 0}}, {"conveyor_deploy": SUMMARY}))
+    record = only_record(path)
+    for host in ("app01", "app02"):
+        drain = record["hosts"][host]["phases"][0]
+        assert (drain["name"], drain["start"], drain["end"]) == ("drain", "2026-12-01T10:00:00.000Z",
+                                                                 "2026-12-01T10:00:00.400Z")

@@ -63,6 +63,52 @@ def test_zero_failure_threshold_waits_for_timeout():
     assert feed(tracker, [False] * 50) is None
 
 
+class FakeClock(object):
+    """A clock that only moves when the code under test sleeps; records the waits."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.waits = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.waits.append(round(seconds, 3))
+        self.now += seconds
+
+
+def scripted(outcomes):
+    answers = iter(outcomes)
+    return lambda: (next(answers), 200, 1.0, "refused")
+
+
+def test_probe_polls_fast_while_the_service_starts_then_spaces_successes():
+    clock = FakeClock()
+    tracker, attempts, dummy, elapsed, timed_out = health.probe_until(
+        scripted([False, False, False, True, True, True]), 3, 3, start_period=3.0, interval=0.5, timeout=60,
+        clock=clock, sleep=clock.sleep)
+    assert tracker.passed and not timed_out
+    # three refusals in the start period retried every 0.1 s, then successes 0.5 s apart
+    assert clock.waits == [0.1, 0.1, 0.1, 0.5, 0.5]
+    assert len(attempts) == 6
+
+
+def test_probe_waits_the_interval_after_the_start_period_and_after_a_success():
+    clock = FakeClock()
+    health.probe_until(scripted([False, True, False, False, False]), 1 + 2, 3, start_period=0.0, interval=0.5,
+                       timeout=60, clock=clock, sleep=clock.sleep)
+    # no start period: every wait is the interval, so failures are counted at the configured pace
+    assert clock.waits == [0.5] * 4
+
+
+def test_probe_interval_shorter_than_the_start_poll_is_kept():
+    clock = FakeClock()
+    health.probe_until(scripted([False, True]), 1, 3, start_period=3.0, interval=0.05, timeout=60,
+                       clock=clock, sleep=clock.sleep)
+    assert clock.waits == [0.05]
+
+
 def test_check_json_assertions():
     compiled = health.compile_assertions([
         {"query": "status", "equals": "ok"},
