@@ -85,7 +85,6 @@ def fleet_state():
 
 
 @pytest.mark.parametrize("extra, text", [
-    ([], "app_version is not set: pass the version to deploy"),
     (["-e", '{"app_version": "2.0.0\\n"}'], "is '2.0.0\\n': pass the version to deploy"),
     (["-e", '{"app_version": 1.10}'], "was read as a number (YAML float)"),
     (["-e", "app_version=2.0.0~rc1"], "pass the version to deploy"),
@@ -97,7 +96,7 @@ def fleet_state():
     (["-e", "app_version=1.1.0", "-e", "app_health_path=health"], "app_health_path must start with '/'"),
     (["-e", "app_version=1.1.0", "-e", "rolling_health_success_threshold=0"], "rolling_health_success_threshold is 0"),
     (["-e", "app_version=1.1.0", "-e", '{"change_id": "CHG-1\\nforged"}'], "change_id contains a control character"),
-], ids=["no-version", "version-newline", "version-float", "version-tilde", "app-root-etc", "fractional-percent", "short-lock-ttl",
+], ids=["version-newline", "version-float", "version-tilde", "app-root-etc", "fractional-percent", "short-lock-ttl",
         "file-url", "health-path", "zero-threshold", "change-id-newline"])
 def test_a_bad_input_is_refused_naming_the_variable_and_no_host_changes(extra, text):
     before = fleet_state()

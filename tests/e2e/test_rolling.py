@@ -120,7 +120,7 @@ def test_a_held_lock_refuses_the_run_and_changes_nothing():
 
 
 @pytest.mark.parametrize("extra, text", [
-    pytest.param([], "app_version (rolling_version)", id="missing-version"),
+    pytest.param([], "app_version is not set: pass the version to deploy", id="missing-version"),
     pytest.param(["-e", '{"app_version": "1.0 beta"}'], "app_version (rolling_version)", id="malformed-version"),
     pytest.param(["-e", "app_version=9.9.9"], "HTTP 404", id="no-such-artifact"),
     pytest.param(["-e", "app_version=1.1.0", "-e", '{"rolling_batches": [0]}'], "rolling_batches", id="serial-zero"),
