@@ -10,6 +10,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -24,9 +25,9 @@ class Background(object):
     Bounded like the script: ``duration`` seconds and ``max_requests`` at most, stopped at the block's end.
     """
 
-    def __init__(self, rate=25, workers=4, duration=600, max_requests=50000):
+    def __init__(self, rate=25, workers=4, duration=600, max_requests=50000, url=None):
         self.args = ["--rate", str(rate), "--workers", str(workers), "--duration", str(duration),
-                     "--max-requests", str(max_requests)]
+                     "--max-requests", str(max_requests)] + (["--url", url] if url else [])
         self.summary = None
 
     def __enter__(self):
@@ -45,13 +46,18 @@ class Background(object):
             self.summary = json.load(handle)
 
 
+PAGE_VERSION = re.compile(r"<h1>sample app ([^<\s]+)</h1>")
+
+
 def one_request(host, port, path, timeout):
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request("GET", path, headers={"Connection": "close"})
         response = conn.getresponse()
-        body = response.read()
-        return response.status, response.getheader("X-App-Version") or body.decode("utf-8", "replace").strip()[:20]
+        body = response.read().decode("utf-8", "replace")
+        # The version: the sample app's header, else its page's heading (an app that sends no header), else the body.
+        heading = PAGE_VERSION.search(body)
+        return response.status, response.getheader("X-App-Version") or (heading.group(1) if heading else body.strip()[:20])
     finally:
         conn.close()
 

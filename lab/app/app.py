@@ -4,7 +4,9 @@ Routes: ``/`` (a page naming version and host), ``/health`` (JSON status and
 version) and ``/version``.  The release it runs from decides its behaviour
 through the ``BEHAVIOUR`` file packed beside this script: ``healthy``,
 ``unhealthy`` (starts, but ``/health`` answers 500), ``unhealthy-on:h1,h2``
-(unhealthy on those hosts only) or ``crash`` (never starts).
+(unhealthy on those hosts only), ``crash`` (never starts) or ``plain``: like most
+third-party apps, ``/health`` answers plain ``Ok`` and no header or route reports the
+version (only the ``/`` page names it).
 """
 import json
 import os
@@ -41,7 +43,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("X-App-Version", VERSION)
+        if BEHAVIOUR != "plain":
+            self.send_header("X-App-Version", VERSION)
         self.send_header("X-App-Host", HOST)
         self.end_headers()
         if self.command != "HEAD":
@@ -52,7 +55,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802
         path = self.path.split("?", 1)[0]
-        if path == "/health":
+        if path == "/health" and BEHAVIOUR == "plain":
+            self._send(200, "Ok\n", "text/plain")
+        elif path == "/version" and BEHAVIOUR == "plain":
+            self._send(404, "not found\n", "text/plain")
+        elif path == "/health":
             healthy = BEHAVIOUR != "unhealthy" and not (
                 BEHAVIOUR.startswith("unhealthy-on:") and HOST in BEHAVIOUR.split(":", 1)[1].split(","))
             body = {"status": "ok" if healthy else "error", "version": VERSION,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.conveyor.deploy.plugins.module_utils import _proof
 from ansible_collections.conveyor.deploy.plugins.plugin_utils import _inputs, _rollout, _runinfo
 
 display = Display()
@@ -36,6 +37,7 @@ ARGUMENT_SPEC = {
     "keep_releases": {"type": "int", "default": 5},
     "smoke_url": {"type": "str", "default": ""},
     "smoke_requests": {"type": "int", "default": 10},
+    "smoke": {"type": "dict", "default": {}},
     "not_release_fault": {"type": "bool", "default": False},
     "hooks": {"type": "dict", "default": {}},
     "inputs": {"type": "dict", "default": {}},
@@ -63,7 +65,9 @@ def input_problems(args, hosts=()):
         found += _inputs.shared_path_problems(inputs.get("shared_paths") or [])
         if "health" in inputs:
             found += _inputs.health_problems(inputs["health"])
-    elif inputs.get("is_production") and not (args.get("reason") or "").strip():
+    elif args.get("smoke"):
+        found += _inputs.proof_problems(args["smoke"])
+    if kind == "rollback" and inputs.get("is_production") and not (args.get("reason") or "").strip():
         found.append('This is production: give -e rollback_reason="..." (it is recorded with the rollback)')
     found += _inputs.text_problems({"change_id": inputs.get("change_id"), prefix + "_reason": args.get("reason")})
     if "lock_ttl" in inputs and hosts and not [p for p in found if "_batches" in p]:
@@ -95,6 +99,11 @@ def plan(args, hosts, extra_vars, run_id=None, now=None):
     run = _rollout.new_run(kind, hosts, policy, args.get("fleet_size") or len(hosts),
                            _rollout.actor(extra_vars), run_id, version=args.get("version"),
                            release_id=release_id, lb=lb, reason=args.get("reason"), now=now)
+    run["policy"]["smoke_proof"] = {}
+    smoke = args.get("smoke") or {}
+    if not run["policy"]["smoke_url"] and smoke.get("lb_url"):
+        run["policy"]["smoke_url"], run["policy"]["smoke_proof"] = _proof.lb_check(
+            smoke, str(smoke["lb_url"]), str(smoke.get("health_path") or "/health"))
     run["app_root"] = args["app_root"]
     run["hooks"] = dict(args.get("hooks") or {})
     return run

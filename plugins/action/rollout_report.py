@@ -11,6 +11,7 @@ import time
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.conveyor.deploy.plugins.module_utils import _proof
 from ansible_collections.conveyor.deploy.plugins.module_utils._health import (
     latency_summary, probe_until, summarise,
 )
@@ -23,14 +24,22 @@ ARGUMENT_SPEC = {}
 STATS = {"deploy": "conveyor_deploy", "rollback": "conveyor_rollback"}
 
 
-def smoke_test(url, version, requests, probe=probe_http):
-    """Every one of ``requests`` requests through the load balancer answers the version alone."""
+def smoke_test(url, version, requests, proof=None, probe=probe_http):
+    """Every one of ``requests`` requests through the load balancer proves ``version``.
+
+    ``proof`` is the plan's smoke_proof (_proof.lb_check); without one, each answer is the version alone.
+    """
     params = {"url": url, "method": "GET", "headers": {}, "body": None, "request_timeout": 10,
-              "validate_certs": True, "ca_path": None, "status_codes": [200],
-              "body_regex": "^%s\\s*$" % re.escape(version)}
-    pattern = re.compile(params["body_regex"])
+              "validate_certs": True, "ca_path": None, "status_codes": [200], "body_regex": None}
+    pattern, check = None, None
+    if proof:
+        def check(headers, text):
+            return _proof.answer_problem(proof, version, headers, text)
+    else:
+        params["body_regex"] = "^%s\\s*$" % re.escape(version)
+        pattern = re.compile(params["body_regex"])
     tracker, attempts, latencies, elapsed, timed_out = probe_until(
-        lambda: probe(params, [], pattern), requests, 1, samples=requests, interval=0.05, timeout=30)
+        lambda: probe(params, [], pattern, check), requests, 1, samples=requests, interval=0.05, timeout=30)
     passed = tracker.passed
     return {"passed": passed, "msg": summarise(passed, tracker, elapsed, latency_summary(latencies), attempts,
                                                "smoke " + url, timed_out)}
@@ -73,7 +82,8 @@ class ActionModule(ActionBase):
         if run["kind"] == "rollback" and run["policy"]["smoke_url"] and not self._task.check_mode and not failed:
             live = sorted(set(row["to"] for row in found["hosts"] if row["outcome"] in _rollout.DONE["rollback"]))
             if len(live) == 1:
-                smoke = smoke_test(run["policy"]["smoke_url"], live[0], run["policy"]["smoke_requests"])
+                smoke = smoke_test(run["policy"]["smoke_url"], live[0], run["policy"]["smoke_requests"],
+                                   run["policy"].get("smoke_proof"))
                 found, failed, message = report(run, hostvars, time.time(), smoke)
         hooks = run.get("hooks") or {}
         if not self._task.check_mode and (hooks.get("at_end") or (failed and hooks.get("on_failure"))):

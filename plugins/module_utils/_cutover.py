@@ -100,7 +100,7 @@ def cutover(host, target, previous, check_mode=False):
         _hook(timeline, host, "after_switch", target)
         timeline.run("restart", host.restart)
         _hook(timeline, host, "before_gate", target)
-        result["gate"] = timeline.run("verify", host.gate, target["version"])
+        result["gate"] = timeline.run("verify", host.gate, target["version"], target["release_id"])
     except StepError as exc:
         result["gate"] = dict(passed=False, summary="failed: %s" % exc, attempts=[])
     if result["gate"]["passed"]:
@@ -124,7 +124,7 @@ def cutover(host, target, previous, check_mode=False):
         try:
             timeline.run("revert", host.activate, previous["release_id"], True)
             timeline.run("revert", host.restart)
-            result["revert_gate"] = timeline.run("revert", host.gate, previous["version"])
+            result["revert_gate"] = timeline.run("revert", host.gate, previous["version"], previous["release_id"])
         except StepError as exc:
             result["revert_gate"] = dict(passed=False, summary="failed: %s" % exc)
         if result["revert_gate"]["passed"]:

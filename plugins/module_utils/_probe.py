@@ -13,6 +13,7 @@ from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.conveyor.deploy.plugins.module_utils._health import check_json
+from ansible_collections.conveyor.deploy.plugins.module_utils._proof import json_hint
 
 
 def short(text, size=120):
@@ -20,19 +21,25 @@ def short(text, size=120):
     return text if len(text) <= size else text[:size] + "..."
 
 
-def probe_http(params, compiled, pattern):
-    """(ok, status, latency_ms, reason) of one request; params as the health_check module's."""
+def probe_http(params, compiled, pattern, proof=None):
+    """(ok, status, latency_ms, reason) of one request; params as the health_check module's.
+
+    ``proof(headers, text)``, when given, is asked last: it returns None when the answer proves
+    the release serves, else why not (see _proof).
+    """
     start = time.monotonic()
-    status, body = None, b""
+    status, body, headers = None, b"", {}
     try:
         response = open_url(params["url"], method=params["method"], headers=params["headers"],
                             data=params["body"], timeout=params["request_timeout"],
                             validate_certs=params["validate_certs"], ca_path=params["ca_path"],
                             follow_redirects="safe")
         status = response.getcode()
+        headers = dict(response.headers.items())
         body = response.read(1 << 20)
     except HTTPError as exc:
         status = exc.code
+        headers = dict(exc.headers.items()) if exc.headers else {}
         try:
             body = exc.read(1 << 20)
         except Exception:
@@ -50,7 +57,9 @@ def probe_http(params, compiled, pattern):
         return False, status, latency, "answered %s (body: %s)" % (status, short(text, 80))
     if pattern and not pattern.search(text):
         return False, status, latency, "body does not match %r" % params["body_regex"]
-    problem = check_json(text, compiled)
+    problem = json_hint(check_json(text, compiled))
+    if problem is None and proof is not None:
+        problem = proof(headers, text)
     if problem:
         return False, status, latency, problem
     return True, status, latency, None

@@ -43,7 +43,7 @@ options:
     type: str
     required: true
   version:
-    description: The version O(release_id) carries; the gate expects it where O(health.version_query) is set.
+    description: The version O(release_id) carries; the gate expects it as O(health.version_from) says.
     type: str
     required: true
   previous_release_id:
@@ -129,12 +129,42 @@ options:
         type: list
         elements: dict
         default: []
+      version_from:
+        description:
+          - How the gate proves that the release it switched to is the one answering.
+          - V(json) - O(health.version_query) on the health JSON gives the version.
+          - V(header) - the health answer's O(health.version_header) header carries it.
+          - V(body) - the body of the health URL, or of O(health.version_url), names it (as a whole word, or as the
+            first group of O(health.version_regex)).
+          - V(process) - for an app that reports no version (a plain C(200 Ok)) - the unit's main process is active,
+            started after the restart, and runs from the release's directory (its working directory or executable in
+            the release, or its C(WorkingDirectory) or a path on its command line under the release or C(current),
+            read from C(systemctl show) and C(/proc)). Needs O(restart=restart).
+          - V(none) - the health status and assertions only; nothing proves which release answers.
+        type: str
+        choices: [json, header, body, process, none]
+        default: json
       version_query:
         description:
-          - JMESPath query of the version in the JSON body; the gate expects the version it switched to.
-          - Empty means the body carries no version.
+          - With O(health.version_from=json), the JMESPath query of the version in the JSON body; the gate expects
+            the version it switched to.
+          - Empty means the body carries no version (as O(health.version_from=none)).
         type: str
         default: ""
+      version_header:
+        description: With O(health.version_from=header), the response header that carries the version.
+        type: str
+        default: X-App-Version
+      version_regex:
+        description:
+          - With O(health.version_from=body), a regular expression whose first group is the version, for example
+            C(sample app (\S+)<). Without it, the body must contain the version as a whole word.
+        type: str
+      version_url:
+        description:
+          - With O(health.version_from=body), the URL whose body names the version (for example
+            C(http://127.0.0.1:8000/version)); the health URL's by default. Fetched after each successful health probe.
+        type: str
       success_threshold:
         description: Consecutive successes that pass the gate.
         type: int
@@ -171,6 +201,9 @@ options:
         type: str
 notes:
   - Needs systemd on the host, and C(jmespath) there for JSON assertions.
+  - The process proof compares C(ExecMainStartTimestampMonotonic) with the moment of the restart, and reads the
+    unit's C(WorkingDirectory) and the main process's C(/proc/<pid>/cmdline), plus C(cwd) and C(exe) where root may
+    read them (another user's process needs CAP_SYS_PTRACE, which containers often lack); run it as root (become).
 seealso:
   - module: conveyor.deploy.release
   - module: conveyor.deploy.health_check
@@ -262,11 +295,15 @@ from ansible_collections.conveyor.deploy.plugins.module_utils._cutover import FA
 from ansible_collections.conveyor.deploy.plugins.module_utils._health import HAS_JMESPATH, compile_assertions
 from ansible_collections.conveyor.deploy.plugins.module_utils._hooks import censored, run_commands
 from ansible_collections.conveyor.deploy.plugins.module_utils._probe import probe_http, short
+from ansible_collections.conveyor.deploy.plugins.module_utils._proof import (
+    body_problem, header_problem, process_problem, regex_problem, version_pattern,
+)
 from ansible_collections.conveyor.deploy.plugins.module_utils._release import (
     Layout, ReleaseError, activate_release, app_root_problem, mark_release, release_id_problem,
 )
 
 SHOWN_PROPERTIES = ("ActiveState", "SubState", "Result", "ExecMainStatus", "NRestarts")
+PROCESS_PROPERTIES = ("MainPID", "ActiveState", "SubState", "ExecMainStartTimestampMonotonic", "WorkingDirectory")
 
 
 class SystemdHost(object):
@@ -287,6 +324,8 @@ class SystemdHost(object):
         keys = ("success_threshold", "failure_threshold", "interval", "start_period", "timeout")
         self.settings = dict((key, health[key]) for key in keys)
         self.settings["name"] = health["name"] or urlsplit(health["url"]).path or "/"
+        self.restarted_at_us = 0
+        self._show = {}
 
     def activate(self, release_id, force):
         try:
@@ -318,6 +357,7 @@ class SystemdHost(object):
     def restart(self):
         if self.params["restart"] == "none":
             return
+        self.restarted_at_us = int(time.monotonic() * 1000000)
         rc, out, err = self._systemctl(self.params["restart"], self.params["service"])
         if rc == 124:
             raise StepError("systemctl %s %s did not return within %d s" % (
@@ -326,10 +366,60 @@ class SystemdHost(object):
             cause = short(err or out or "exit code %d" % rc)
             raise StepError("systemctl %s %s: %s" % (self.params["restart"], self.params["service"], cause))
 
-    def gate(self, version):
-        """The gate on ``version``, its assertions compiled once for every probe."""
+    def gate(self, version, release_id):
+        """The gate on ``version`` (in ``release_id``), its assertions and its proof prepared once for every probe."""
         compiled = assertions(self.params["health"], version)
-        return gate(lambda v: probe_http(self.probe_params, compiled, self.pattern), self.settings, version)
+        proof = self.proof(version, release_id)
+        return gate(lambda v: probe_http(self.probe_params, compiled, self.pattern, proof), self.settings, version)
+
+    def proof(self, version, release_id):
+        """``proof(headers, text)`` for probe_http, as health.version_from says (None: the JSON query or nothing)."""
+        health = self.params["health"]
+        kind = health["version_from"]
+        if kind == "header":
+            return lambda headers, text: header_problem(health["version_header"], version, headers)
+        if kind == "body":
+            pattern = version_pattern(version, health["version_regex"])
+            if not health["version_url"]:
+                return lambda headers, text: body_problem(pattern, version, text)
+            where = urlsplit(health["version_url"]).path or "/"
+            params = dict(self.probe_params, url=health["version_url"], body_regex=None)
+
+            def from_url(headers, text):
+                ok, status, latency, reason = probe_http(params, [], None,
+                                                         lambda h, body: body_problem(pattern, version, body, where))
+                return None if ok else reason if reason.startswith(where) else "%s %s" % (where, reason)
+            return from_url
+        if kind == "process":
+            release_dir = self.layout.release_dir(release_id)
+            current = os.path.join(self.layout.root, "current")
+            return lambda headers, text: process_problem(self.main_process(), self.read_proc(), self.restarted_at_us,
+                                                         release_dir, current)
+        return None
+
+    def main_process(self):
+        rc, out, dummy = self.module.run_command(["systemctl", "show", self.params["service"]] +
+                                                 ["--property=%s" % name for name in PROCESS_PROPERTIES])
+        self._show = dict(line.split("=", 1) for line in out.splitlines() if "=" in line) if rc == 0 else {}
+        return self._show
+
+    def read_proc(self):
+        """The main process's command line and, where root may read them, its resolved cwd and exe."""
+        pid = self._show.get("MainPID") or "0"
+        if pid == "0":
+            return {}
+        base = "/proc/%s" % pid
+        try:
+            with open(base + "/cmdline", "rb") as handle:
+                found = dict(cmdline=[arg.decode("utf-8", "replace") for arg in handle.read().split(b"\0") if arg])
+        except OSError:
+            return None
+        for name in ("cwd", "exe"):
+            try:
+                found[name] = os.readlink("%s/%s" % (base, name))
+            except OSError:
+                found[name] = None  # needs CAP_SYS_PTRACE for another user's process
+        return found
 
     def mark(self, release_id, state, reason):
         try:
@@ -353,9 +443,9 @@ class SystemdHost(object):
 
 
 def assertions(health, version):
-    """The health JSON assertions plus, with a version query, the version expected, compiled."""
+    """The health JSON assertions plus, for the JSON proof with a query, the version expected, compiled."""
     wanted = list(health["json_assertions"])
-    if health["version_query"]:
+    if health["version_from"] == "json" and health["version_query"]:
         wanted.append(dict(query=health["version_query"], equals=version))
     return compile_assertions(wanted)
 
@@ -411,6 +501,17 @@ def validate(module):
             re.compile(health["body_regex"])
         except re.error as exc:
             module.fail_json(msg="Invalid health.body_regex %r: %s." % (health["body_regex"], exc))
+    problem = regex_problem(health["version_regex"])
+    if problem:
+        module.fail_json(msg="Invalid health.version_regex %r: it %s." % (health["version_regex"], problem))
+    if health["version_from"] == "header" and not (health["version_header"] or "").strip():
+        module.fail_json(msg="Invalid health.version_header: give the header that carries the version, e.g. "
+                             "X-App-Version.")
+    if health["version_url"] and not health["version_url"].startswith(("http://", "https://")):
+        module.fail_json(msg="Invalid health.version_url %r: use an http:// or https:// URL." % health["version_url"])
+    if health["version_from"] == "process" and params["restart"] != "restart":
+        module.fail_json(msg="Invalid health.version_from process with restart %s: the process proof needs the service "
+                             "restarted (restart: restart), or another proof (json, header, body)." % params["restart"])
     if params["restart_timeout"] < 1:
         module.fail_json(msg="Invalid restart_timeout %d: give at least 1 second." % params["restart_timeout"])
 
@@ -421,7 +522,11 @@ def main():
         status_codes=dict(type="list", elements="int", default=[200]),
         body_regex=dict(type="str"),
         json_assertions=dict(type="list", elements="dict", default=[]),
+        version_from=dict(type="str", default="json", choices=["json", "header", "body", "process", "none"]),
         version_query=dict(type="str", default=""),
+        version_header=dict(type="str", default="X-App-Version"),
+        version_regex=dict(type="str"),
+        version_url=dict(type="str"),
         success_threshold=dict(type="int", default=3),
         failure_threshold=dict(type="int", default=3),
         interval=dict(type="float", default=1),

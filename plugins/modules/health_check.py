@@ -136,6 +136,34 @@ options:
   name:
     description: A label for the check, used in the summary.
     type: str
+  expect_version:
+    description:
+      - With O(type=http), every answer must prove this version, as the rollout's health gate does (see
+        M(conveyor.deploy.cutover)'s O(conveyor.deploy.cutover#module:health.version_from)).
+      - O(expect_version.version_from=process) needs the unit and the moment it restarted, which a probe does not
+        know; here it is the status alone, as V(none).
+    type: dict
+    suboptions:
+      version:
+        description: The version expected. Empty checks no version.
+        type: str
+        required: true
+      version_from:
+        description: V(json), V(header), V(body), V(process) or V(none).
+        type: str
+        choices: [json, header, body, process, none]
+        default: json
+      version_query:
+        description: For V(json), the JMESPath query of the version.
+        type: str
+        default: version
+      version_header:
+        description: For V(header), the header carrying the version.
+        type: str
+        default: X-App-Version
+      version_regex:
+        description: For V(body), a regular expression whose first group is the version (default, the version as a whole word).
+        type: str
 notes:
   - Read-only; it runs in check mode exactly as in a normal run, so C(--check) previews still see real health.
 seealso:
@@ -161,6 +189,16 @@ EXAMPLES = r"""
 - name: Show the result
   ansible.builtin.debug:
     msg: "{{ app_health.summary }}"
+
+- name: Every answer through the load balancer names the version in its X-App-Version header
+  conveyor.deploy.health_check:
+    url: http://lb.example.com/health
+    expect_version:
+      version: "{{ app_version }}"
+      version_from: header
+    samples: 10
+    success_threshold: 10
+  delegate_to: localhost
 
 - name: Performance gate through the load balancer
   conveyor.deploy.health_check:
@@ -224,6 +262,7 @@ from ansible_collections.conveyor.deploy.plugins.module_utils._health import (
     HAS_JMESPATH, compile_assertions, latency_summary, probe_until, summarise,
 )
 from ansible_collections.conveyor.deploy.plugins.module_utils._probe import probe_http, short as _short
+from ansible_collections.conveyor.deploy.plugins.module_utils._proof import answer_problem, regex_problem
 
 MAX_ATTEMPTS_RETURNED = 200
 
@@ -268,6 +307,15 @@ def validate(module):
         except re.error as exc:
             module.fail_json(msg="Invalid body_regex %r: %s." % (params["body_regex"], exc))
     compiled = []
+    expect = params["expect_version"]
+    if expect and expect["version"]:
+        if kind != "http":
+            module.fail_json(msg="expect_version only applies to type=http.")
+        problem = regex_problem(expect["version_regex"])
+        if problem:
+            module.fail_json(msg="Invalid expect_version.version_regex %r: it %s." % (expect["version_regex"], problem))
+        if expect["version_from"] == "json" and not HAS_JMESPATH:
+            module.fail_json(msg=missing_required_lib("jmespath") + " (install python3-jmespath on the probing host)")
     if params["json_assertions"]:
         if kind != "http":
             module.fail_json(msg="json_assertions only apply to type=http.")
@@ -290,10 +338,17 @@ def describe(params):
     return "command %s" % " ".join(params["command"])
 
 
+def version_proof(expect):
+    """probe_http's proof for ``expect_version`` (None when no version is expected)."""
+    if not expect or not expect["version"]:
+        return None
+    return lambda headers, text: answer_problem(expect, expect["version"], headers, text)
+
+
 def run_checks(module, pattern, compiled):
     params = module.params
     if params["type"] == "http":
-        probe = functools.partial(probe_http, params, compiled, pattern)
+        probe = functools.partial(probe_http, params, compiled, pattern, version_proof(params["expect_version"]))
     elif params["type"] == "tcp":
         probe = functools.partial(probe_tcp, params)
     else:
@@ -331,6 +386,13 @@ def main():
             samples=dict(type="int", default=0),
             max_latency_ms=dict(type="float"),
             name=dict(type="str"),
+            expect_version=dict(type="dict", options=dict(
+                version=dict(type="str", required=True),
+                version_from=dict(type="str", default="json", choices=["json", "header", "body", "process", "none"]),
+                version_query=dict(type="str", default="version"),
+                version_header=dict(type="str", default="X-App-Version"),
+                version_regex=dict(type="str"),
+            )),
         ),
         required_if=[("type", "http", ("url",)), ("type", "tcp", ("port",)), ("type", "command", ("command",))],
         supports_check_mode=True,

@@ -115,9 +115,43 @@ options:
     type: int
     default: 5
   smoke_url:
-    description: URL answering the bare version through the load balancer, requested after a rollback.
+    description:
+      - URL answering the bare version through the load balancer, requested after a rollback.
+      - Empty with O(smoke.lb_url) set means the URL and the proof come from O(smoke).
     type: str
     default: ""
+  smoke:
+    description:
+      - The smoke test after a rollback, proved as the health gate proves a host (see M(conveyor.deploy.cutover)'s
+        O(conveyor.deploy.cutover#module:health.version_from)) but through the load balancer.
+      - The request goes to O(smoke.lb_url) plus the health path (or the path of O(smoke.version_url) for the body
+        proof); the process proof, which needs the host, is the status alone there.
+    type: dict
+    default: {}
+    suboptions:
+      lb_url:
+        description: The load balancer's base URL, for example C(http://127.0.0.1:8080). Empty skips the smoke test.
+        type: str
+      health_path:
+        description: The health path on every host.
+        type: str
+        default: /health
+      version_from:
+        description: As the gate's (V(json), V(header), V(body), V(process), V(none)).
+        type: str
+        default: json
+      version_query:
+        description: The JMESPath query of the version, for V(json).
+        type: str
+      version_header:
+        description: The header carrying the version, for V(header).
+        type: str
+      version_regex:
+        description: The regular expression whose first group is the version, for V(body).
+        type: str
+      version_url:
+        description: The URL whose body names the version, for V(body); only its path is used.
+        type: str
   smoke_requests:
     description: Requests of the smoke test.
     type: int

@@ -13,6 +13,7 @@ import re
 
 from ansible.module_utils.six.moves.urllib.parse import urlsplit, urlunsplit
 
+from ansible_collections.conveyor.deploy.plugins.module_utils._proof import KINDS, regex_problem
 from ansible_collections.conveyor.deploy.plugins.module_utils._release import app_root_problem
 
 try:
@@ -155,6 +156,27 @@ def health_problems(health):
         except Exception as exc:  # jmespath raises several ParseError flavours
             found.append("rolling_health_version_query (app_health_version_query) %s is not a JMESPath "
                          "expression: %s" % (shown(query), str(exc).splitlines()[0]))
+    return found + proof_problems(health)
+
+
+def proof_problems(health):
+    """How the gate proves the new release answers (version_from and its settings), as _proof reads them."""
+    kind = str(health.get("version_from") or "json")
+    if kind not in KINDS:
+        return ["rolling_health_version_from (app_health_version_from) is %s: choose one of %s (process for an app "
+                "whose health endpoint reports no version)" % (shown(kind), ", ".join(KINDS))]
+    found = []
+    if kind == "header" and not str(health.get("version_header", "X-App-Version") or "").strip():
+        found.append("rolling_health_version_header (app_health_version_header) is empty: name the header that carries "
+                     "the version, e.g. X-App-Version")
+    problem = regex_problem(str(health.get("version_regex") or ""))
+    if problem:
+        found.append("rolling_health_version_regex (app_health_version_regex) %s %s"
+                     % (shown(health["version_regex"]), problem))
+    url = str(health.get("version_url") or "")
+    if url and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname):
+        found.append("rolling_health_version_url (app_health_version_url) is %s: it must be an http(s) URL, e.g. "
+                     "http://127.0.0.1:8000/version" % shown(url))
     return found
 
 

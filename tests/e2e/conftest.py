@@ -87,8 +87,8 @@ def _parse_manifests(text):
 class Traffic(Background):
     """A bounded request loop (lab/loadcheck.py) through the load balancer: 100 rps from 6 clients."""
 
-    def __init__(self):
-        super().__init__(rate=100, workers=6, duration=600, max_requests=60000)
+    def __init__(self, url=None):
+        super().__init__(rate=100, workers=6, duration=600, max_requests=60000, url=url)
 
     def __exit__(self, *exc):
         super().__exit__(*exc)

@@ -45,6 +45,27 @@ def test_plan_refuses_bad_inputs_naming_the_variable(extra, text):
     assert text in str(caught.value)
 
 
+@pytest.mark.parametrize("smoke_url, smoke, url, proof", [
+    pytest.param("", {"lb_url": "http://lb:8080", "health_path": "/healthz", "version_from": "header",
+                      "version_header": "X-Build"}, "http://lb:8080/healthz", "header", id="from-the-proof"),
+    pytest.param("http://lb:8080/version", {"lb_url": "http://lb:8080"}, "http://lb:8080/version", None,
+                 id="an-explicit-url-is-the-bare-version"),
+    pytest.param("", {"lb_url": ""}, "", None, id="no-load-balancer-no-smoke"),
+])
+def test_a_rollback_plan_carries_its_smoke_test(smoke_url, smoke, url, proof):
+    run = rollout_plan.plan(plan_args(kind="rollback", inputs={}, smoke_url=smoke_url, smoke=smoke), ["a"], {},
+                            run_id="R-1", now=T0)
+    assert run["policy"]["smoke_url"] == url
+    assert (run["policy"]["smoke_proof"] or {}).get("version_from") == proof
+
+
+def test_a_rollback_plan_refuses_a_bad_smoke_proof():
+    with pytest.raises(_rollout.PlanError) as caught:
+        rollout_plan.plan(plan_args(kind="rollback", inputs={}, smoke={"lb_url": "http://lb", "version_from": "pid"}),
+                          ["a"], {}, run_id="R-1")
+    assert "app_health_version_from) is 'pid'" in str(caught.value)
+
+
 def test_plan_lists_every_problem_at_once():
     problems = rollout_plan.input_problems(plan_args(version="", app_root="x", keep_releases=0))
     assert len(problems) == 3
@@ -105,6 +126,18 @@ def test_smoke_test_expects_the_version_alone_in_every_answer():
     bad = rollout_report.smoke_test("http://lb/version", "1.0.0", 3,
                                     probe=lambda *a: (False, 200, 2.0, "body does not match"))
     assert not bad["passed"] and "body does not match" in bad["msg"]
+
+
+def test_smoke_test_with_a_proof_asks_the_proof_of_every_answer():
+    seen = []
+
+    def probe(params, compiled, pattern, check):
+        seen.append(params["body_regex"])
+        return (True, 200, 1.0, None) if check({"X-App-Version": "2.0.0"}, "Ok") is None else (False, 200, 1.0, "no")
+    proof = {"version_from": "header", "version_header": "X-App-Version"}
+    assert rollout_report.smoke_test("http://lb/health", "2.0.0", 3, proof, probe=probe)["passed"]
+    assert seen == [None] * 3, "a proof replaces the bare-version body check"
+    assert not rollout_report.smoke_test("http://lb/health", "3.0.0", 3, proof, probe=probe)["passed"]
 
 
 class FakeTask(object):

@@ -35,7 +35,8 @@ class FakeHost(object):
         if self.fail_restart:
             raise cut.StepError("systemctl restart app did not return within 90 s")
 
-    def gate(self, version):
+    def gate(self, version, release_id):
+        assert self.versions[release_id] == version, "the gate is asked for the release that carries the version"
         self.calls.append(("gate", version))
 
         def probe(expected):

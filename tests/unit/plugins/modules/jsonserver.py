@@ -1,20 +1,29 @@
-"""A loopback HTTP server for the module tests: every GET answers what ``respond()`` returns, as JSON."""
+"""A loopback HTTP server for the module tests: every GET answers what ``respond()`` returns.
+
+``respond()`` returns (status, body) or (status, body, headers); a dict body is sent as JSON, a
+string as plain text.  A ``respond`` that takes one argument is given the request's path.
+"""
 import contextlib
 import http.server
+import inspect
 import json
 import threading
 
 
 @contextlib.contextmanager
 def serve(respond):
-    """``respond()`` -> (status, body as a dict); yields the server's base URL."""
+    """Yields the server's base URL."""
+    takes_path = len(inspect.signature(respond).parameters) == 1
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            status, data = respond()
-            body = json.dumps(data).encode()
+            answer = respond(self.path) if takes_path else respond()
+            status, data, headers = (answer + ({},))[:3]
+            body = (json.dumps(data) if isinstance(data, dict) else data).encode()
             self.send_response(status)
             self.send_header("Content-Length", str(len(body)))
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
 

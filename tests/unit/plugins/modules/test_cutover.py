@@ -137,3 +137,125 @@ def test_bad_health_settings_are_refused_before_anything_changes(app, systemctl,
 ])
 def test_describe_service(state, journal, expected):
     assert cutover_module.describe_service("app", state, journal) == expected
+
+
+@pytest.fixture
+def plain_app(tmp_path, run_module):
+    """Releases r1 (1.0.0) and r2 (2.0.0), current -> r1, behind a server like most real apps: /health says
+    plain ``Ok``, / names the version, and only 2.0.0 sends an X-App-Version header."""
+    root = str(tmp_path / "srv" / "app")
+    for release_id, version in (("r1", "1.0.0"), ("r2", "2.0.0")):
+        path = str(tmp_path / ("%s.tar.gz" % release_id))
+        run_module(release_module, dict(app_root=root, release_id=release_id, version=version, src=path,
+                                        checksum=make_tar(path, {"VERSION": version.encode()})))
+    run_module(release_module, dict(app_root=root, release_id="r1", state="active"))
+
+    def respond(path):
+        version = open(os.path.join(root, "current", "VERSION")).read().strip()
+        headers = {"X-App-Version": version} if version == "2.0.0" else {}
+        if path == "/health":
+            return 200, "Ok\n", headers
+        return 200, "<h1>app %s</h1>" % version, headers
+
+    with serve(respond) as base:
+        yield root, base
+
+
+def plain_args(root, base, **health):
+    return dict(args(root, base + "/health", "r2", "2.0.0"),
+                health=dict(dict(url=base + "/health", interval=0, timeout=5, success_threshold=2), **health))
+
+
+def test_a_plain_text_health_endpoint_fails_the_json_proof_with_the_setting_to_change(plain_app, systemctl, run_module):
+    root, base = plain_app
+    with pytest.raises(ModuleFail) as err:
+        run_module(cutover_module, plain_args(root, base, version_query="version"))
+    assert "body is not valid JSON" in err.value.result["reason"]
+    assert "app_health_version_from: process" in err.value.result["reason"]
+    assert os.readlink(os.path.join(root, "current")) == "releases/r1"
+
+
+@pytest.mark.parametrize("health, target, moved, text", [
+    pytest.param(dict(version_from="header"), ("r2", "2.0.0"), True, None, id="header"),
+    pytest.param(dict(version_from="header"), ("r1", "1.0.0"), False, "answered without an X-App-Version header",
+                 id="header-missing"),
+    pytest.param(dict(version_from="body"), ("r2", "2.0.0"), False, "body does not name 2.0.0 (body: Ok)",
+                 id="body-of-health-has-no-version"),
+    pytest.param(dict(version_from="body", version_url="{base}/"), ("r2", "2.0.0"), True, None, id="body-of-another-url"),
+    pytest.param(dict(version_from="body", version_url="{base}/", version_regex=r"<h1>app (\S+)</h1>"),
+                 ("r2", "2.0.0"), True, None, id="regex"),
+    pytest.param(dict(version_from="none"), ("r2", "2.0.0"), True, None, id="none"),
+])
+def test_the_version_proof_is_chosen_by_version_from(plain_app, systemctl, run_module, health, target, moved, text):
+    root, base = plain_app
+    health = dict((key, value.format(base=base)) for key, value in health.items())
+    if target[0] == "r1":
+        run_module(release_module, dict(app_root=root, release_id="r2", state="active"))
+    params = dict(plain_args(root, base, **health), release_id=target[0], version=target[1],
+                  previous_release_id="" if target[0] == "r1" else "r1")
+    if moved:
+        result = run_module(cutover_module, params)
+        assert result["outcome"] == "moved"
+        assert os.readlink(os.path.join(root, "current")) == "releases/" + target[0]
+    else:
+        with pytest.raises(ModuleFail) as err:
+            run_module(cutover_module, params)
+        assert text in err.value.result["reason"]
+
+
+@pytest.fixture
+def main_process(monkeypatch, tmp_path):
+    """systemctl as for a unit whose main process is a real child process: ``start(cwd, after_restart)``."""
+    import subprocess
+    import time
+    children, calls = [], []
+
+    def start(cwd, after_restart=True):
+        child = subprocess.Popen(["sleep", "30"], cwd=cwd)
+        children.append(child)
+        started = int(time.monotonic() * 1000000) + (10 ** 9 if after_restart else -(10 ** 9))
+
+        def run_command(self, argv, **kwargs):
+            calls.append(list(argv))
+            if "show" in argv and "--property=MainPID" in argv:
+                return 0, "MainPID=%d\nActiveState=active\nSubState=running\nExecMainStartTimestampMonotonic=%d\n" % (
+                    child.pid, started), ""
+            return 0, "", ""
+        monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+        return calls
+    yield start
+    for child in children:
+        child.kill()
+        child.wait()
+
+
+@pytest.mark.parametrize("cwd, after_restart, text", [
+    pytest.param("releases/r2", True, None, id="new-process-in-the-release"),
+    pytest.param("releases/r1", True, "runs from %s/releases/r1, not from", id="runs-from-the-old-release"),
+    pytest.param("releases/r2", False, "started before the restart", id="not-restarted"),
+])
+def test_the_process_proof_reads_systemd_and_proc(plain_app, main_process, run_module, cwd, after_restart, text):
+    root, base = plain_app
+    main_process(os.path.join(root, cwd), after_restart)
+    params = plain_args(root, base, version_from="process")
+    if text is None:
+        assert run_module(cutover_module, params)["outcome"] == "moved"
+    else:
+        with pytest.raises(ModuleFail) as err:
+            run_module(cutover_module, params)
+        assert text.replace("%s", root) in err.value.result["reason"]
+
+
+@pytest.mark.parametrize("extra, health, text", [
+    pytest.param(dict(restart="none"), dict(version_from="process"), "the process proof needs the service restarted",
+                 id="process-without-restart"),
+    pytest.param({}, dict(version_from="body", version_regex=r"v\S+"), "has no group", id="regex-without-group"),
+    pytest.param({}, dict(version_from="header", version_header=" "), "Invalid health.version_header", id="empty-header"),
+    pytest.param({}, dict(version_from="body", version_url="/version"), "Invalid health.version_url", id="relative-url"),
+])
+def test_bad_proof_settings_are_refused_before_anything_changes(plain_app, systemctl, run_module, extra, health, text):
+    root, base = plain_app
+    with pytest.raises(ModuleFail) as err:
+        run_module(cutover_module, dict(plain_args(root, base, **health), **extra))
+    assert text in err.value.result["msg"]
+    assert os.readlink(os.path.join(root, "current")) == "releases/r1" and systemctl == []

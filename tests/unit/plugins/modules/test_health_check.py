@@ -168,3 +168,22 @@ def test_tcp_and_command_probes(run_module, server):
     with pytest.raises(ModuleFail) as err:
         run_module(health_check, dict(type="command", command=["false"], success_threshold=1, interval=0))
     assert "exit code 1" in err.value.result["msg"]
+
+
+@pytest.mark.parametrize("answer, expect, problem", [
+    pytest.param(OK, dict(version="2.0.0"), None, id="json-default-query"),
+    pytest.param(OK, dict(version="3.0.0"), 'JSON version is "2.0.0", expected "3.0.0"', id="json-other-version"),
+    pytest.param((200, "Ok\n", 0), dict(version="3.0.0"), "app_health_version_from: process", id="plain-text-hint"),
+    pytest.param((200, "<h1>shop 3.0.0</h1>", 0), dict(version="3.0.0", version_from="body"), None, id="body"),
+    pytest.param((200, "Ok\n", 0), dict(version="3.0.0", version_from="header"), "without an X-App-Version header",
+                 id="header-missing"),
+    pytest.param((200, "Ok\n", 0), dict(version="3.0.0", version_from="process"), None, id="process-is-status-here"),
+])
+def test_expect_version_proves_the_version_as_the_gate_does(run_module, server, answer, expect, problem):
+    url, dummy = server([answer])
+    if problem is None:
+        assert probe(run_module, url, expect_version=expect)["passed"] is True
+    else:
+        with pytest.raises(ModuleFail) as err:
+            probe(run_module, url, expect_version=expect)
+        assert problem in err.value.result["msg"]

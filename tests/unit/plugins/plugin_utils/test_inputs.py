@@ -29,6 +29,14 @@ def test_good_inputs_pass():
     assert problems() == []
 
 
+@pytest.mark.parametrize("proof", [
+    dict(version_from="process"), dict(version_from="none"), dict(version_from="header"),
+    dict(version_from="body", version_regex=r"app (\S+)<", version_url="http://127.0.0.1:8000/"),
+])
+def test_every_proof_with_good_settings_passes(proof):
+    assert problems({"health": dict(HEALTH, **proof)}) == []
+
+
 @pytest.mark.parametrize("extra, inputs, text", [
     ({"version": "2.0.0\n"}, {}, "app_version (rolling_version) is '2.0.0\\n'"),
     ({"version": "2.0.0~rc1"}, {}, "'2.0.0~rc1': pass the version to deploy"),
@@ -60,6 +68,11 @@ def test_good_inputs_pass():
     ({}, {"health": dict(HEALTH, interval=-1)}, "rolling_health_interval is -1"),
     ({}, {"health": dict(HEALTH, version_query="version[")}, "is not a JMESPath expression"),
     ({}, {"change_id": "CHG-1\n{\"action\": \"forged\"}"}, "change_id contains a control character"),
+    ({}, {"health": dict(HEALTH, version_from="pid")}, "app_health_version_from) is 'pid': choose one of json"),
+    ({}, {"health": dict(HEALTH, version_from="header", version_header=" ")}, "app_health_version_header) is empty"),
+    ({}, {"health": dict(HEALTH, version_from="body", version_regex="v[0-9.]+")}, "version_regex) 'v[0-9.]+' has no group"),
+    ({}, {"health": dict(HEALTH, version_from="body", version_regex="v(")}, "is not a regular expression"),
+    ({}, {"health": dict(HEALTH, version_from="body", version_url="/version")}, "app_health_version_url) is '/version'"),
 ])
 def test_each_bad_input_is_refused_naming_the_variable(extra, inputs, text):
     found = problems(inputs, **extra)
