@@ -11,7 +11,7 @@ LAB_HOSTS ?= 4
 # The end-to-end files build on each other's fleet state, in this order.
 E2E_FILES := tests/e2e/test_environment.py tests/e2e/test_rollback.py tests/e2e/test_rolling.py \
              tests/e2e/test_changelog.py tests/e2e/test_governance.py tests/e2e/test_reliability.py \
-             tests/e2e/test_proofs.py
+             tests/e2e/test_real_apps.py
 
 .PHONY: help bootstrap lab-up lab-down lab-status demo test unit sanity lint molecule e2e bench build clean
 

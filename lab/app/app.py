@@ -6,13 +6,16 @@ through the ``BEHAVIOUR`` file packed beside this script: ``healthy``,
 ``unhealthy`` (starts, but ``/health`` answers 500), ``unhealthy-on:h1,h2``
 (unhealthy on those hosts only), ``crash`` (never starts) or ``plain``: like most
 third-party apps, ``/health`` answers plain ``Ok`` and no header or route reports the
-version (only the ``/`` page names it).
+version (only the ``/`` page names it), or ``healthz`` (its health endpoint is
+``/healthz``; ``/health``, which the lab's HAProxy checks, answers 404). ``SIGHUP`` makes it re-execute itself from its
+command line, as the lab's reload strategy (ExecReload) asks.
 """
 import json
 import os
 import signal
 import socket
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -55,6 +58,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802
         path = self.path.split("?", 1)[0]
+        if BEHAVIOUR == "healthz" and path in ("/health", "/healthz"):
+            # Its health endpoint is /healthz: /health, which the lab's HAProxy checks, is not found.
+            path = "/health" if path == "/healthz" else "/missing"
         if path == "/health" and BEHAVIOUR == "plain":
             self._send(200, "Ok\n", "text/plain")
         elif path == "/version" and BEHAVIOUR == "plain":
@@ -93,6 +99,14 @@ def main():
     server = ThreadingHTTPServer(("0.0.0.0", port), Handler)
     server.daemon_threads = True
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # A reload (systemctl reload: ExecReload sends SIGHUP) re-executes the same process from its command
+    # line, so the code under <app_root>/current is loaded again without a new main process.
+    reload_asked = []
+
+    def reload(*_):
+        reload_asked.append(True)
+        threading.Thread(target=server.shutdown).start()
+    signal.signal(signal.SIGHUP, reload)
     sys.stderr.write("sample app %s listening on %d\n" % (VERSION, port))
     try:
         server.serve_forever(poll_interval=0.2)
@@ -100,6 +114,9 @@ def main():
         pass
     finally:
         server.server_close()
+    if reload_asked:
+        sys.stderr.write("sample app %s reloading\n" % VERSION)
+        os.execv(sys.executable, [sys.executable] + sys.argv)
     return 0
 
 

@@ -1,7 +1,8 @@
 """Build the sample app's release tarballs, each with a ``.sha256`` beside it.
 
 Versions 1.0.0, 1.1.0 and 2.0.0 are healthy; 3.0.0 is healthy but reports no version
-(``/health`` answers plain ``Ok``); 6.6.6 starts but fails its health
+(``/health`` answers plain ``Ok``); 6.7.0 is healthy at ``/healthz`` but answers 404 at ``/health``,
+where the lab's HAProxy checks; 6.6.6 starts but fails its health
 check; 6.6.7 never starts; 6.6.8 fails its health check only on app03 and app04;
 6.6.9 is hostile: besides a working app, its members climb out of the release through
 earlier symlinks (to /etc, to the app root) and write through a hard link, shapes that a
@@ -22,6 +23,8 @@ VERSIONS = {
     "2.0.0": "healthy",
     # Reports no version: /health says plain "Ok", as most third-party apps do.
     "3.0.0": "plain",
+    # Healthy at /healthz; /health, which the lab's HAProxy checks, answers 404.
+    "6.7.0": "healthz",
     "6.6.6": "unhealthy",
     "6.6.7": "crash",
     # Healthy on the first hosts, broken on app03 and app04: a failure in a later batch.

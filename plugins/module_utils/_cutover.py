@@ -119,7 +119,8 @@ def cutover(host, target, previous, check_mode=False):
         host.stop()
         result.update(outcome=FAILED, reason=reason + "; no previous release to return to (first deployment on "
                                                       "this host): the service is stopped and the host stays out "
-                                                      "of the load balancer")
+                                                      "of the load balancer until a fixed version is deployed (the "
+                                                      "checklist counts it as not deployed)")
     else:
         try:
             timeline.run("revert", host.activate, previous["release_id"], True)

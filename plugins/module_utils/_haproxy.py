@@ -40,8 +40,14 @@ def parse_servers_state(text):
     return result
 
 
+# HAProxy's check results that mean the server answered its check and HAProxy refused the answer.
+REFUSED_CHECKS = ("L7STS", "L7RSP", "L6RSP")
+PASSED_CHECKS = ("L4OK", "L6OK", "L7OK", "L7OKC", "INI", "UNK", "")
+
+
 def parse_stat(text):
-    """Parse ``show stat`` CSV into ``{(backend, server): {scur, stot, status}}``."""
+    """Parse ``show stat`` CSV into ``{(backend, server): {scur, stot, status, check_status, check_code, last_chk,
+    chkfail}}`` (the check columns are empty for a server without checks)."""
     lines = text.splitlines()
     if not lines or not lines[0].startswith("# "):
         return {}
@@ -54,7 +60,9 @@ def parse_stat(text):
         if row.get("svname") in ("FRONTEND", "BACKEND"):
             continue
         result[(row.get("pxname"), row.get("svname"))] = dict(
-            scur=_int(row.get("scur")), stot=_int(row.get("stot")), status=row.get("status"))
+            scur=_int(row.get("scur")), stot=_int(row.get("stot")), status=row.get("status"),
+            check_status=(row.get("check_status") or "").lstrip("* "), check_code=row.get("check_code") or "",
+            last_chk=row.get("last_chk") or "", chkfail=_int(row.get("chkfail")))
     return result
 
 
@@ -75,10 +83,49 @@ def server_view(state, stat):
         admin_text = "drain"
     else:
         admin_text = "ready"
+    stat = stat or {}
+    check = " ".join(part for part in (stat.get("check_status"), stat.get("check_code")) if part)
     return dict(name=state["name"], addr=state["addr"], admin=admin_text,
                 health="up" if state["op_state"] == 2 else "down", serving=serving,
-                sessions=(stat or {}).get("scur", 0), served=(stat or {}).get("stot", 0),
-                status=(stat or {}).get("status"))
+                sessions=stat.get("scur", 0), served=stat.get("stot", 0), status=stat.get("status"),
+                check=check, check_detail=stat.get("last_chk", ""), check_failures=stat.get("chkfail", 0))
+
+
+def last_check(server):
+    """The status of HAProxy's last check of a server (``L7STS``, ``L4CON``, ``L7OK``...), '' without checks."""
+    return (server.get("check") or "").split(" ")[0]
+
+
+def settled(server):
+    """A re-enabled server HAProxy serves and will keep serving: up, and its last check not refused.
+
+    Still up from the release it ran before, a server whose last check HAProxy refused (the new
+    release answered, HAProxy disliked the answer) is about to go down: it is not settled yet.
+    """
+    return server.get("health") == "up" and last_check(server) not in REFUSED_CHECKS
+
+
+def check_disagrees(server, failures_before, refused_for=0.0, least=2, grace=10.0):
+    """Why HAProxy's own check keeps failing a server that was re-enabled (its gate passed), or None.
+
+    HAProxy has said why, and waiting out the timeout would change nothing, when its last check failed
+    and either ``least`` checks failed since ``failures_before`` (the server's chkfail count when it
+    was re-enabled; HAProxy counts them only while the server is up), or the server is down and its
+    checks have been refused (the app answered, HAProxy disliked the answer) for ``refused_for`` >=
+    ``grace`` seconds.
+    """
+    failed = server.get("check_failures", 0) - failures_before
+    if last_check(server) in PASSED_CHECKS:
+        return None
+    refused_down = server.get("health") != "up" and last_check(server) in REFUSED_CHECKS and refused_for >= grace
+    if failed < least and not refused_down:
+        return None
+    detail = server.get("check_detail") or ""
+    since = ("%d failed checks since it was re-enabled" % failed if failed >= least
+             else "refused for %.0f s since it was re-enabled" % refused_for)
+    return ("HAProxy's own health check fails for %s although its gate passed: %s%s, %s. HAProxy checks something "
+            "the gate does not: compare the backend's check (option httpchk and http-check expect in haproxy.cfg) "
+            "with app_health_path" % (server["name"], server["check"], " (%s)" % detail if detail else "", since))
 
 
 def required_serving(total, min_healthy_percent):

@@ -17,7 +17,11 @@ description:
     once these servers stop taking traffic, and refuses otherwise. Then it sets them to C(drain) and waits until
     their current sessions reach zero.
   - O(state=enabled) sets the servers back to C(ready) and waits until HAProxy's own health checks see every one
-    of them up, so the capacity is restored before the next batch starts.
+    of them up, so the capacity is restored before the next batch starts. When HAProxy's check keeps failing a
+    server (two failed checks since it was re-enabled, or checks refused for O(refused_grace) seconds while it is
+    down, for example C(L7STS 404)), it fails with HAProxy's
+    own check status instead of waiting out O(wait_timeout); a server whose last check HAProxy refused is never
+    marked up through O(mark_up).
   - Unlike M(community.general.haproxy), it acts on a whole batch at once (so the capacity check sees the whole
     batch), supports check mode and returns the backend's state.
 author:
@@ -63,6 +67,13 @@ options:
     description: Seconds to wait before failing.
     type: int
     default: 60
+  refused_grace:
+    description:
+      - With O(state=enabled), seconds a server may stay down with HAProxy refusing its checks (C(L7STS), C(L7RSP),
+        C(L6RSP)) before the module fails with HAProxy's check status instead of waiting out O(wait_timeout).
+      - HAProxy counts failed checks only while a server is up, so a server already down is judged by this time.
+    type: float
+    default: 10
   require_up:
     description: With O(state=enabled), fail unless every server is seen up within O(wait_timeout).
     type: bool
@@ -107,11 +118,12 @@ EXAMPLES = r"""
 
 RETURN = r"""
 servers:
-  description: The backend's servers after the action, each with admin state, health, sessions and whether it serves.
+  description: The backend's servers after the action, each with admin state, health, sessions, whether it serves and HAProxy's last check (check, check_detail, check_failures).
   returned: always
   type: list
   elements: dict
-  sample: [{name: app01, admin: drain, health: up, serving: false, sessions: 0, served: 1520, status: DRAIN, addr: 10.0.0.11}]
+  sample: [{name: app01, admin: drain, health: up, serving: false, sessions: 0, served: 1520, status: DRAIN, addr: 10.0.0.11,
+            check: L7OK 200, check_detail: "", check_failures: 0}]
 changed_servers:
   description: Servers whose admin state was (or would be) changed.
   returned: always
@@ -145,7 +157,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.conveyor.deploy.plugins.module_utils._haproxy import (
-    HAProxyError, RuntimeAPI, capacity_problem,
+    REFUSED_CHECKS, HAProxyError, RuntimeAPI, capacity_problem, check_disagrees, last_check, settled,
 )
 
 WANTED_ADMIN = {"drained": "drain", "maint": "maint", "enabled": "ready"}
@@ -154,7 +166,7 @@ WANTED_ADMIN = {"drained": "drain", "maint": "maint", "enabled": "ready"}
 def pending(view, servers, state):
     """Servers not yet where ``state`` wants them."""
     if state == "enabled":
-        return [s for s in servers if view[s]["health"] != "up"]
+        return [s for s in servers if not settled(view[s])]
     return [s for s in servers if view[s]["sessions"] > 0]
 
 
@@ -176,20 +188,39 @@ def run(module, api):
     diff = dict(before="".join("%s/%s: %s\n" % (backend, s, view[s]["admin"]) for s in to_change),
                 after="".join("%s/%s: %s\n" % (backend, s, wanted) for s in to_change))
     waited = 0.0
+    failures_before = dict((s, view[s].get("check_failures", 0)) for s in servers)
     if not module.check_mode:
         for server in to_change:
             api.set_state(backend, server, wanted)
         if state == "enabled":
             for server in params["mark_up"]:
-                if server in servers and view[server]["health"] != "up":
+                # A server whose last check HAProxy refused (it answered, HAProxy disliked the answer) is not
+                # marked up: HAProxy would take it down again; waiting shows why.
+                refused = last_check(view[server]) in REFUSED_CHECKS
+                if server in servers and view[server]["health"] != "up" and not refused:
                     api.set_health_up(backend, server)
         if params["wait"]:
             start = time.monotonic()
+            refused_since = {}
             while True:
                 view = api.backend(backend)
                 left = pending(view, servers, state)
                 if not left:
                     break
+                now = time.monotonic()
+                for s in left:
+                    if last_check(view[s]) in REFUSED_CHECKS:
+                        refused_since.setdefault(s, now)
+                    else:
+                        refused_since.pop(s, None)
+                disagreeing = [check_disagrees(view[s], failures_before[s], now - refused_since.get(s, now),
+                                               grace=params["refused_grace"])
+                               for s in left] if state == "enabled" else []
+                disagreeing = [reason for reason in disagreeing if reason]
+                if disagreeing:
+                    if not params["require_up"]:
+                        break
+                    raise HAProxyError("; ".join(disagreeing) + ".")
                 if time.monotonic() - start > params["wait_timeout"]:
                     if state == "enabled" and not params["require_up"]:
                         break
@@ -218,6 +249,7 @@ def main():
             min_healthy_percent=dict(type="float", default=0),
             wait=dict(type="bool", default=True),
             wait_timeout=dict(type="int", default=60),
+            refused_grace=dict(type="float", default=10),
             require_up=dict(type="bool", default=True),
             mark_up=dict(type="list", elements="str", default=[]),
         ),

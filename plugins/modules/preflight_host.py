@@ -17,7 +17,9 @@ description:
   - V(artifact) - this host can fetch the artifact (HTTP C(HEAD), or the file exists) and a checksum is published
     (C(checksum_url) or O(artifact_sha256)); production always needs one.
   - V(disk) - the free space under O(app_root) is at least O(disk_factor) times the artifact's size.
-  - V(fleet_healthy) - when a release is live, its health URL answers (twice at most, half a second apart).
+  - V(fleet_healthy) - when a release is live, its health URL answers (twice at most, half a second apart). A host
+    that is not deployed yet (its live release failed its first deploy and no release there was ever good) passes,
+    saying so: the deploy of a fixed version is what it needs.
   - V(config_test) - O(config_test_command) exits 0 in the live release, run as O(config_test_user).
   - One module execution per host replaces one per check, which keeps the checklist to a few seconds.
 author:
@@ -135,7 +137,7 @@ from ansible.module_utils.urls import open_url
 from ansible_collections.conveyor.deploy.plugins.module_utils._health import HAS_JMESPATH, compile_assertions
 from ansible_collections.conveyor.deploy.plugins.module_utils._lock import describe, is_stale, read_lock
 from ansible_collections.conveyor.deploy.plugins.module_utils._probe import probe_http, short
-from ansible_collections.conveyor.deploy.plugins.module_utils._release import Layout, read_manifest, utcnow
+from ansible_collections.conveyor.deploy.plugins.module_utils._release import Layout, list_releases, read_manifest, utcnow
 
 SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -227,9 +229,19 @@ def check_disk(params, artifact):
         free / 1048576.0, need / 1048576.0, params["disk_factor"])
 
 
-def check_health(params, current, compiled):
+def never_deployed(layout, manifest):
+    """The live release failed and no release on the host was ever good: a failed first deploy, not a broken host."""
+    if not manifest or manifest.get("state") != "failed":
+        return False
+    return not any(release.get("state") == "good" for release in list_releases(layout))
+
+
+def check_health(params, current, compiled, not_deployed=False):
     if current is None:
         return True, "no release is live yet"
+    if not_deployed:
+        return True, ("not deployed: %s failed its first deploy here and no release was ever good, so the next "
+                      "deploy replaces it" % current["version"])
     if not params["health_url"]:
         return False, "health_url is not set"
     probe = {"url": params["health_url"], "method": "GET", "headers": {}, "body": None,
@@ -308,7 +320,7 @@ def main():
         elif check == "disk":
             passed, summary = check_disk(params, artifact)
         elif check == "fleet_healthy":
-            passed, summary = check_health(params, current, compiled)
+            passed, summary = check_health(params, current, compiled, never_deployed(layout, manifest))
         else:
             passed, summary = check_config(module, layout, current)
         rows.append({"check": check, "passed": passed, "summary": summary})

@@ -166,6 +166,14 @@ def proof_problems(health):
         return ["rolling_health_version_from (app_health_version_from) is %s: choose one of %s (process for an app "
                 "whose health endpoint reports no version)" % (shown(kind), ", ".join(KINDS))]
     found = []
+    strategy = str(health.get("restart_strategy") or "restart")
+    if strategy not in ("restart", "reload", "none"):
+        found.append("rolling_restart_strategy (app_restart_strategy) is %s: choose restart, reload or none"
+                     % shown(strategy))
+    elif kind == "process" and strategy != "restart":
+        found.append("rolling_health_version_from (app_health_version_from) is process but rolling_restart_strategy "
+                     "(app_restart_strategy) is %s: the process proof needs a restart (a new main process); use "
+                     "restart, or a proof the app answers (json, header, body)" % strategy)
     if kind == "header" and not str(health.get("version_header", "X-App-Version") or "").strip():
         found.append("rolling_health_version_header (app_health_version_header) is empty: name the header that carries "
                      "the version, e.g. X-App-Version")

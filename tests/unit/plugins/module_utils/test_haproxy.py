@@ -34,10 +34,37 @@ def view():
 def test_server_view_merges_admin_health_and_sessions():
     v = view()
     assert v["app01"] == {"name": "app01", "addr": "172.18.0.4", "admin": "ready", "health": "up",
-                          "serving": True, "sessions": 2, "served": 50, "status": "UP"}
+                          "serving": True, "sessions": 2, "served": 50, "status": "UP", "check": "",
+                          "check_detail": "", "check_failures": 0}
     assert (v["app02"]["admin"], v["app02"]["serving"], v["app02"]["sessions"]) == ("drain", False, 1)
     assert (v["app03"]["health"], v["app03"]["serving"]) == ("down", False)
     assert (v["app04"]["admin"], v["app04"]["serving"]) == ("maint", False)
+
+
+@pytest.mark.parametrize("server, before, expected", [
+    pytest.param(dict(health="down", check="L7STS 404", check_detail="HTTP status check returned code <404>",
+                      check_failures=5), 3, "L7STS 404 (HTTP status check returned code <404>), 2 failed checks",
+                 id="refused-twice"),
+    pytest.param(dict(health="down", check="L4CON", check_detail="Connection refused", check_failures=4), 2,
+                 "L4CON (Connection refused)", id="unreachable-from-haproxy"),
+    pytest.param(dict(health="down", check="L7STS 404", check_failures=4), 3, None, id="once-is-not-yet"),
+    pytest.param(dict(health="down", check="L7OK 200", check_failures=9), 0, None, id="last-check-passed-rise-pending"),
+    pytest.param(dict(health="up", check="L7STS 404", check_failures=9), 7, "L7STS 404, 2 failed checks",
+                 id="still-up-from-the-old-release-but-refused"),
+])
+def test_check_disagrees(server, before, expected):
+    found = hap.check_disagrees(dict(server, name="app03"), before)
+    assert found is None if expected is None else expected in found
+
+
+@pytest.mark.parametrize("server, refused_for, expected", [
+    pytest.param(dict(health="down", check="L7STS 404", check_failures=0), 12, "refused for 12 s", id="down-refused-long"),
+    pytest.param(dict(health="down", check="L7STS 404", check_failures=0), 3, None, id="down-refused-short"),
+    pytest.param(dict(health="down", check="L4CON", check_failures=0), 60, None, id="down-unreachable-waits"),
+])
+def test_check_disagrees_for_a_server_already_down(server, refused_for, expected):
+    found = hap.check_disagrees(dict(server, name="app03"), 0, refused_for)
+    assert found is None if expected is None else expected in found
 
 
 @pytest.mark.parametrize("total, pct, needed", [(4, 50, 2), (4, 75, 3), (10, 75, 8), (3, 50, 2), (4, 0, 0), (1, 100, 1)])

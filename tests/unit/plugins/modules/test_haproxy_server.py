@@ -43,9 +43,13 @@ class FakeHAProxy(object):
                             % (index, name, index, s["op"], s["admin"], name))
             return "\n".join(rows) + "\n\n"
         if line == "show stat":
-            rows = ["# pxname,svname,scur,status"]
+            rows = ["# pxname,svname,scur,status,chkfail,check_status,check_code,last_chk"]
             for name, s in sorted(self.servers.items()):
-                rows.append("web,%s,%d,%s" % (name, s["scur"], "UP" if s["op"] == 2 else "DOWN"))
+                status, code, detail = s.get("check", ("L7OK", "200", ""))  # frozen: down, HAProxy counts no more
+                if status != "L7OK" and not s.get("frozen"):
+                    s["chkfail"] = s.get("chkfail", 0) + 1  # HAProxy checks again between two reads
+                rows.append("web,%s,%d,%s,%d,%s,%s,%s" % (name, s["scur"], "UP" if s["op"] == 2 else "DOWN",
+                                                          s.get("chkfail", 0), status, code, detail))
             return "\n".join(rows) + "\n"
         if line.startswith("set server web/") and line.endswith(" health up"):
             self.servers[line[len("set server web/"):-len(" health up")]]["op"] = 2
@@ -151,3 +155,47 @@ def test_enable_with_mark_up_serves_at_once_instead_of_waiting_for_rise_checks(r
     assert "set server web/app03 health up" not in fake.commands  # not one of the servers enabled
     assert "set server web/app04 health up" not in fake.commands  # its health was not proven: HAProxy decides
     assert result["serving"] == 3
+
+
+def test_a_server_already_down_and_refused_fails_after_the_grace_not_the_timeout(run_module, haproxy):
+    servers = healthy(3)
+    servers["app02"].update(op=0, admin=8, check=("L7STS", "404", "HTTP status check returned code <404>"),
+                            frozen=True)
+    fake = haproxy(servers)
+    with pytest.raises(ModuleFail) as err:
+        run_module(haproxy_server, dict(socket=fake.path, backend="web", servers=["app02"], state="enabled",
+                                        wait_timeout=600, refused_grace=0.5))
+    assert "L7STS 404" in err.value.result["msg"] and "refused for" in err.value.result["msg"]
+
+
+def test_enable_fails_at_once_with_haproxys_own_check_when_it_disagrees_with_the_gate(run_module, haproxy):
+    servers = healthy(3)
+    servers["app02"].update(op=0, admin=8, check=("L7STS", "404", "HTTP status check returned code <404>"))
+    fake = haproxy(servers)
+    with pytest.raises(ModuleFail) as err:
+        run_module(haproxy_server, dict(socket=fake.path, backend="web", servers=["app02"], state="enabled",
+                                        wait_timeout=600, mark_up=["app02"]))
+    msg = err.value.result["msg"]
+    assert "HAProxy's own health check fails for app02 although its gate passed: L7STS 404" in msg
+    assert "HTTP status check returned code <404>" in msg and "Timed out" not in msg
+    assert "set server web/app02 health up" not in fake.commands, "a server HAProxy refuses is never forced up"
+    assert "set server web/app02 state ready" in fake.commands
+
+
+def test_a_connection_refused_while_starting_is_waited_for_not_blamed(run_module, haproxy):
+    servers = healthy(2)
+    servers["app02"].update(op=0, admin=8, check=("L4CON", "", "Connection refused"))
+    fake = haproxy(servers)
+    result = run_module(haproxy_server, dict(socket=fake.path, backend="web", servers=["app02"], state="enabled",
+                                             wait_timeout=600, mark_up=["app02"]))
+    assert "set server web/app02 health up" in fake.commands and result["serving"] == 2
+
+
+def test_a_server_still_up_from_its_old_release_that_haproxy_now_refuses_is_not_enabled_as_fine(run_module, haproxy):
+    servers = healthy(3)
+    servers["app02"].update(admin=8, check=("L7STS", "404", "HTTP status check returned code <404>"))
+    fake = haproxy(servers)
+    with pytest.raises(ModuleFail) as err:
+        run_module(haproxy_server, dict(socket=fake.path, backend="web", servers=["app02"], state="enabled",
+                                        wait_timeout=600))
+    assert "L7STS 404" in err.value.result["msg"]

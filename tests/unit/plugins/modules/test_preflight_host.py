@@ -121,3 +121,25 @@ def test_a_url_that_cannot_be_asked_is_a_row_not_a_crash(run_module, root, serve
     base, dummy = server
     dummy_result, rows = run(run_module, root, base, artifact_url=base + "/sample-1.0 beta.tar.gz", checks=["artifact"])
     assert not rows["artifact"]["passed"] and "not found: %s/sample-1.0 beta.tar.gz: " % base in rows["artifact"]["summary"]
+
+
+def write_manifest(root, release_id, version, state):
+    release = os.path.join(root, "releases", release_id)
+    os.makedirs(release, exist_ok=True)
+    with open(os.path.join(release, ".conveyor-release.json"), "w") as handle:
+        json.dump({"release_id": release_id, "version": version, "state": state}, handle)
+
+
+@pytest.mark.parametrize("others, passed, text", [
+    pytest.param([], True, "not deployed: 1.0.0 failed its first deploy here", id="failed-first-deploy"),
+    pytest.param([("r0", "0.9.0", "failed")], True, "not deployed", id="only-failed-releases"),
+    pytest.param([("r0", "0.9.0", "good")], False, "1.0.0: unhealthy", id="a-good-release-existed-so-the-host-is-down"),
+])
+def test_a_host_whose_first_deploy_failed_is_not_deployed_not_unhealthy(run_module, root, server, others, passed, text):
+    base, state = server
+    state["health"] = "error"
+    write_manifest(root, "r1", "1.0.0", "failed")
+    for release in others:
+        write_manifest(root, *release)
+    dummy_result, rows = run(run_module, root, base, checks=["fleet_healthy"])
+    assert rows["fleet_healthy"]["passed"] is passed and text in rows["fleet_healthy"]["summary"]

@@ -31,6 +31,7 @@ def test_good_inputs_pass():
 
 @pytest.mark.parametrize("proof", [
     dict(version_from="process"), dict(version_from="none"), dict(version_from="header"),
+    dict(restart_strategy="reload"), dict(restart_strategy="none", version_from="json"),
     dict(version_from="body", version_regex=r"app (\S+)<", version_url="http://127.0.0.1:8000/"),
 ])
 def test_every_proof_with_good_settings_passes(proof):
@@ -69,6 +70,9 @@ def test_every_proof_with_good_settings_passes(proof):
     ({}, {"health": dict(HEALTH, version_query="version[")}, "is not a JMESPath expression"),
     ({}, {"change_id": "CHG-1\n{\"action\": \"forged\"}"}, "change_id contains a control character"),
     ({}, {"health": dict(HEALTH, version_from="pid")}, "app_health_version_from) is 'pid': choose one of json"),
+    ({}, {"health": dict(HEALTH, restart_strategy="bounce")}, "app_restart_strategy) is 'bounce': choose restart"),
+    ({}, {"health": dict(HEALTH, version_from="process", restart_strategy="reload")},
+     "the process proof needs a restart (a new main process)"),
     ({}, {"health": dict(HEALTH, version_from="header", version_header=" ")}, "app_health_version_header) is empty"),
     ({}, {"health": dict(HEALTH, version_from="body", version_regex="v[0-9.]+")}, "version_regex) 'v[0-9.]+' has no group"),
     ({}, {"health": dict(HEALTH, version_from="body", version_regex="v(")}, "is not a regular expression"),
