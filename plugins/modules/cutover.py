@@ -325,7 +325,6 @@ class SystemdHost(object):
         self.settings = dict((key, health[key]) for key in keys)
         self.settings["name"] = health["name"] or urlsplit(health["url"]).path or "/"
         self.restarted_at_us = 0
-        self._show = {}
 
     def activate(self, release_id, force):
         try:
@@ -393,19 +392,22 @@ class SystemdHost(object):
         if kind == "process":
             release_dir = self.layout.release_dir(release_id)
             current = os.path.join(self.layout.root, "current")
-            return lambda headers, text: process_problem(self.main_process(), self.read_proc(), self.restarted_at_us,
-                                                         release_dir, current)
+
+            def from_process(headers, text):
+                show = self.main_process()
+                return process_problem(show, self.read_proc(show.get("MainPID") or "0"), self.restarted_at_us,
+                                       release_dir, current)
+            return from_process
         return None
 
     def main_process(self):
         rc, out, dummy = self.module.run_command(["systemctl", "show", self.params["service"]] +
                                                  ["--property=%s" % name for name in PROCESS_PROPERTIES])
-        self._show = dict(line.split("=", 1) for line in out.splitlines() if "=" in line) if rc == 0 else {}
-        return self._show
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line) if rc == 0 else {}
 
-    def read_proc(self):
-        """The main process's command line and, where root may read them, its resolved cwd and exe."""
-        pid = self._show.get("MainPID") or "0"
+    @staticmethod
+    def read_proc(pid):
+        """Process ``pid``'s command line and, where root may read them, its resolved cwd and exe."""
         if pid == "0":
             return {}
         base = "/proc/%s" % pid
