@@ -118,7 +118,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 servers:
-  description: The backend's servers after the action, each with admin state, health, sessions, whether it serves and HAProxy's last check (check, check_detail, check_failures).
+  description:
+    - The backend's servers after the action, each with admin state, health, sessions and whether it serves.
+    - HAProxy's last check of each server is in C(check), C(check_detail) and C(check_failures).
   returned: always
   type: list
   elements: dict

@@ -18,8 +18,8 @@ description:
     (C(checksum_url) or O(artifact_sha256)); production always needs one.
   - V(disk) - the free space under O(app_root) is at least O(disk_factor) times the artifact's size.
   - V(fleet_healthy) - when a release is live, its health URL answers (twice at most, half a second apart). A host
-    that is not deployed yet (its live release failed its first deploy and no release there was ever good) passes,
-    saying so: the deploy of a fixed version is what it needs.
+    that is not deployed yet (its live release failed its first deploy and no release there was ever good) passes
+    and says so, because the deploy of a fixed version is what it needs.
   - V(config_test) - O(config_test_command) exits 0 in the live release, run as O(config_test_user).
   - One module execution per host replaces one per check, which keeps the checklist to a few seconds.
 author:
