@@ -56,6 +56,13 @@ def test_the_process_proof_deploys_an_app_that_reports_no_version():
     assert {host: on_host(host, "systemctl show -p MainPID --value sample") for host in app_hosts()} == pids
     verify = playbook("playbooks/verify.yml", *PROCESS)
     assert verify.rc == 0, verify.output[-3000:]
+    # Tags that leave checks out report what ran, and say so when nothing did, instead of crashing.
+    for tags, tables in ((["--tags", "verify_lb"], 1), (["--skip-tags", "verify_lb"], len(app_hosts())),
+                         (["--tags", "nothing"], 0)):
+        verify = playbook("playbooks/verify.yml", *(PROCESS + tags))
+        assert verify.rc == 0 and "is undefined" not in verify.output, verify.output[-3000:]
+        assert verify.output.count("ok?") == tables, verify.output[-3000:]
+    assert "No check ran" in verify.output
 
 
 def test_the_header_proof_passes_a_release_that_sends_it_and_refuses_one_that_does_not():
