@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything `make test` and `make demo` need on a fresh Debian machine, idempotently:
-# Debian packages, a running Docker engine, the lab image, the virtualenv and the
-# collection link. Each step is skipped when already done.
+# Debian packages, a running Docker engine, the lab image, the virtualenv; the
+# collection link is committed. Each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,7 +46,9 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   echo "$want" > "$stamp"
 fi
 
-# 5. Let ansible find this checkout as conveyor.deploy (ansible.cfg points at .collections).
-mkdir -p .collections/ansible_collections/conveyor
-ln -sfn ../../.. .collections/ansible_collections/conveyor/deploy
+# 5. Ansible finds this checkout as conveyor.deploy through the committed link
+#    collections/ansible_collections/conveyor/deploy -> ../../.. (a checkout made before it was committed
+#    had an untracked .collections/ instead: remove it).
+rm -rf .collections
+[ -L collections/ansible_collections/conveyor/deploy ] || { say "collections/ansible_collections/conveyor/deploy, the link to this checkout, is missing: git checkout -- collections"; exit 1; }
 say "ready"

@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg" ANSIBLE_FORCE_COLOR=0 \
-  ANSIBLE_COLLECTIONS_PATH="$PWD/.collections"
+  ANSIBLE_COLLECTIONS_PATH="$PWD/collections"
 logs=build/demo
 mkdir -p "$logs"
 inv=inventories/lab

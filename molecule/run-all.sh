@@ -4,7 +4,7 @@
 # cores, two scenarios side by side took longer than one after the other (225 s against 178 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$PWD/.collections" NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
+export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$PWD/collections" NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
 scenarios=${MOLECULE_SCENARIOS:-$(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)}
 jobs=${MOLECULE_JOBS:-1}
 mkdir -p build/molecule

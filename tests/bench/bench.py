@@ -10,13 +10,13 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, ".collections"))
+sys.path.insert(0, os.path.join(ROOT, "collections"))
 sys.path.insert(0, os.path.join(ROOT, "lab"))
 from ansible_collections.conveyor.deploy.plugins.filter.rolling import batch_sizes  # noqa: E402
 from loadcheck import Background  # noqa: E402
 BIN = os.path.join(ROOT, ".venv", "bin")
 ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
-           ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"), PATH=BIN + os.pathsep + os.environ["PATH"])
+           ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "collections"), PATH=BIN + os.pathsep + os.environ["PATH"])
 # Tasks that run on the controller only (no module shipped to a host).
 CONTROLLER_ONLY = {"set_fact", "debug", "assert", "fail", "meta", "include_tasks", "include_role", "pause",
                    "set_stats", "validate_argument_spec"}
@@ -182,7 +182,7 @@ def config_without_callbacks(directory):
     for line in open(os.path.join(ROOT, "ansible.cfg")):
         if line.startswith("callbacks_enabled"):
             continue
-        for relative in ("./.collections", "./roles", "inventories/lab/vault-password.txt"):
+        for relative in ("./collections", "./roles", "inventories/lab/vault-password.txt"):
             line = line.replace(relative, os.path.join(ROOT, relative))
         lines.append(line)
     path = os.path.join(directory, "ansible.cfg")

@@ -19,7 +19,7 @@ from loadcheck import Background  # noqa: E402  pylint: disable=wrong-import-pos
 VENV_BIN = os.path.join(ROOT, ".venv", "bin")
 INVENTORY = os.path.join(ROOT, "inventories", "lab")
 ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
-           ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"), PYTHONUNBUFFERED="1",
+           ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "collections"), PYTHONUNBUFFERED="1",
            PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""))
 
 

@@ -290,7 +290,7 @@ def test_a_canary_secret_appears_nowhere(tmp_path):
     hook = Webhook(str(tmp_path))
     changelog = tmp_path / "changelog.jsonl"
     envvars = {"PATH": ENV["PATH"], "ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"),
-               "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, ".collections"),
+               "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, "collections"),
                "CONVEYOR_CHANGELOG_PATH": str(changelog), "CONVEYOR_CHANGELOG_REPORT_DIR": str(tmp_path / "reports"),
                "CONVEYOR_NOTIFY_URL": hook.url + "/generic", "CONVEYOR_NOTIFY_SLACK_URL": hook.url + "/slack"}
     private = str(tmp_path / "runner")

@@ -9,7 +9,7 @@ work=${CONVEYOR_SANITY_DIR:-/tmp/conveyor-sanity}
 dest="$work/ansible_collections/conveyor/deploy"
 rm -rf "$work"
 mkdir -p "$dest"
-git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -C "$dest" -xf -
+bash tests/copy-tree.sh --collection "$dest"
 
 # ansible-test downloads a get-pip script from a host this network cannot reach;
 # give it the offline stand-in under the name it looks for.

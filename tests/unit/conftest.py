@@ -6,10 +6,7 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-COLLECTIONS = os.path.join(ROOT, ".collections")
-if not os.path.isdir(os.path.join(COLLECTIONS, "ansible_collections", "conveyor", "deploy")):
-    os.makedirs(os.path.join(COLLECTIONS, "ansible_collections", "conveyor"), exist_ok=True)
-    os.symlink("../../..", os.path.join(COLLECTIONS, "ansible_collections", "conveyor", "deploy"))
+COLLECTIONS = os.path.join(ROOT, "collections")  # holds the committed link to this checkout
 sys.path.insert(0, COLLECTIONS)
 
 # Ansible's collection loader, as ansible-playbook installs it: controller plugins (callbacks,
