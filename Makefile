@@ -11,16 +11,19 @@ LAB_HOSTS ?= 4
 VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
 RELEASE_DIR := build/release/ansible_collections/conveyor/deploy
 TARBALL := build/conveyor-deploy-$(VERSION).tar.gz
+# The support matrix: the older ansible-core releases that install on Python 3.11 (.venv has 2.19).
+MATRIX := 2.17.14 2.18.19
 # The end-to-end files build on each other's fleet state, in this order.
 E2E_FILES := tests/e2e/test_environment.py tests/e2e/test_rollback.py tests/e2e/test_rolling.py \
              tests/e2e/test_changelog.py tests/e2e/test_governance.py tests/e2e/test_reliability.py \
              tests/e2e/test_real_apps.py
 
-.PHONY: help bootstrap lab-up lab-down lab-status demo test unit sanity lint molecule e2e bench build ee clean
+.PHONY: help bootstrap lab-up lab-down lab-status demo test unit sanity lint molecule e2e bench build ee matrix clean
 
 help:
 	@echo "make demo       bootstrap, bring the lab up, show the fleet and run the demo deployments"
 	@echo "make test       everything CI checks (unit, sanity, lint, molecule, end-to-end)"
+	@echo "make matrix     unit and sanity tests on ansible-core $(MATRIX)"
 	@echo "make bench      benchmarks (deploy and rollback wall times, module executions)"
 	@echo "make lab-up     start the lab (LAB_HOSTS=$(LAB_HOSTS)); make lab-down removes it"
 
@@ -78,7 +81,21 @@ ee:
 	cp $(TARBALL) build/ee-collection/conveyor-deploy.tar.gz
 	$(BIN)/ansible-builder create -f execution-environment.yml -c build/ee --output-filename Containerfile
 
-test: bootstrap unit sanity lint molecule e2e build
+# Unit tests and the version-sensitive sanity tests on each older ansible-core, each in its own .venv-<version>.
+matrix: bootstrap
+	@set -e; for v in $(MATRIX); do \
+	  if [ ! -x .venv-$$v/bin/ansible-test ]; then \
+	    echo "matrix: creating .venv-$$v"; python3 -m venv .venv-$$v; \
+	    .venv-$$v/bin/pip install -q --disable-pip-version-check ansible-core==$$v pytest==9.2.0 jmespath==1.1.0 tzdata==2026.6; \
+	  fi; \
+	  echo "matrix: ansible-core $$v: unit"; \
+	  PATH=$(CURDIR)/.venv-$$v/bin:$$PATH .venv-$$v/bin/pytest -q -p no:cacheprovider tests/unit; \
+	  echo "matrix: ansible-core $$v: sanity (compile, import, validate-modules, runtime-metadata)"; \
+	  CONVEYOR_SANITY_VENV=$(CURDIR)/.venv-$$v CONVEYOR_SANITY_DIR=/tmp/conveyor-sanity-$$v bash tests/sanity/run.sh \
+	    --test compile --test import --test validate-modules --test runtime-metadata; \
+	done
+
+test: bootstrap unit sanity lint matrix molecule e2e build
 	@echo "make test: all checks passed"
 
 clean: lab-down

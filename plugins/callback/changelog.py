@@ -339,18 +339,22 @@ class CallbackModule(CallbackBase):
         self.recorder.task_done(result.host.get_name(), phase, failed=failed, extra_hosts=extra_hosts, window=window)
 
     def v2_runner_on_ok(self, result):
+        result = _runinfo.callback_result(result)
         self._done(result)
 
     def v2_runner_on_skipped(self, result):
+        result = _runinfo.callback_result(result)
         self.recorder.task_done(result.host.get_name(), None)
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
+        result = _runinfo.callback_result(result)
         self._done(result, failed=not ignore_errors)
         if not ignore_errors:
             self.recorder.failure(result.host.get_name(), result.task_name,
                                   _runinfo.failure_message(result.result, result.task))
 
     def v2_runner_on_unreachable(self, result):
+        result = _runinfo.callback_result(result)
         self._done(result, failed=True)
         self.recorder.failure(result.host.get_name(), result.task_name,
                               "unreachable: " + _runinfo.failure_message(result.result, result.task))

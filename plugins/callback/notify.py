@@ -26,7 +26,7 @@ requirements:
   - enabled in C(callbacks_enabled)
 options:
   url:
-    description: The generic webhook. It receives a JSON object (see the payload in the collection's docs/notify.md).
+    description: The generic webhook. It receives a JSON object (its fields are in the collection's docs/changelog.md, section Notifications).
     type: str
     env:
       - name: CONVEYOR_NOTIFY_URL
@@ -264,9 +264,10 @@ class CallbackModule(CallbackBase):
 
     def _describe(self):
         context = self.run["context"]
-        return "%s %s%s to %s" % (context.get("application") or "the application", self.run["kind"],
-                                  (" of " + context["version"]) if context.get("version") and self.run["kind"] == "deploy" else "",
-                                  context.get("environment") or "?")
+        # "sample deploy of 2.1.0 to prod"; a run that names no environment says nothing of one.
+        return "%s %s%s%s" % (context.get("application") or "the application", self.run["kind"],
+                              (" of " + context["version"]) if context.get("version") and self.run["kind"] == "deploy" else "",
+                              (" to " + context["environment"]) if context.get("environment") else "")
 
     def v2_playbook_on_start(self, playbook):
         self._new_run(getattr(playbook, "_file_name", ""))
@@ -290,6 +291,7 @@ class CallbackModule(CallbackBase):
         self._send("started", "%s started by %s (%s)" % (self._describe(), _rollout.actor(self.run["extra"]), verb))
 
     def v2_runner_on_ok(self, result):
+        result = _runinfo.callback_result(result)
         tags = set(result.task.tags or [])
         if "conveyor_notify_batch_done" in tags:
             clean = _runinfo.censor(result.result, result.task)
@@ -312,6 +314,7 @@ class CallbackModule(CallbackBase):
                    host=host, task=result.task_name, msg=message)
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
+        result = _runinfo.callback_result(result)
         if not ignore_errors and self.run["announced"]:
             self._host_failed(result, "failed")
             if _runinfo.action_of(result.task) == _runinfo.CUTOVER and result.result.get("outcome") == "reverted":
@@ -319,6 +322,7 @@ class CallbackModule(CallbackBase):
                            % (self._describe(), result.host.get_name()), host=result.host.get_name(), scope="host")
 
     def v2_runner_on_unreachable(self, result):
+        result = _runinfo.callback_result(result)
         if self.run["announced"]:
             self._host_failed(result, "unreachable")
 

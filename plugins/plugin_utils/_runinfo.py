@@ -158,6 +158,40 @@ def kind_of(playbook_path, custom_stats):
 _RESOLVED = {}
 
 
+class _LegacyResult(object):
+    """A TaskResult (ansible-core 2.17 and 2.18) seen through the names of 2.19's CallbackTaskResult."""
+
+    __slots__ = ("_wrapped",)
+
+    def __init__(self, wrapped):
+        self._wrapped = wrapped
+
+    @property
+    def host(self):
+        return self._wrapped._host
+
+    @property
+    def task(self):
+        return self._wrapped._task
+
+    @property
+    def result(self):
+        return self._wrapped._result
+
+    @property
+    def task_name(self):
+        return self._wrapped.task_name
+
+
+def callback_result(result):
+    """The task result a callback hook receives, with ``host``, ``task``, ``result`` and ``task_name``.
+
+    ansible-core 2.19 hands callbacks a CallbackTaskResult with those names; 2.17 and 2.18 a TaskResult,
+    which keeps them private.
+    """
+    return result if hasattr(result, "host") else _LegacyResult(result)
+
+
 def action_of(task):
     """The task's action, fully qualified when Ansible can resolve it.
 

@@ -32,11 +32,31 @@ class ModuleFail(Exception):
         self.result = result
 
 
+def _patch_module_args():
+    """ansible-core's own helper (2.19 and later), or the way tests set module arguments before it."""
+    try:
+        from ansible.module_utils.testing import patch_module_args
+        return patch_module_args
+    except ImportError:
+        import contextlib
+        from ansible.module_utils import basic
+        from ansible.module_utils.common.text.converters import to_bytes
+
+        @contextlib.contextmanager
+        def patch_module_args(args):
+            basic._ANSIBLE_ARGS = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+            try:
+                yield
+            finally:
+                basic._ANSIBLE_ARGS = None
+        return patch_module_args
+
+
 @pytest.fixture
 def run_module(monkeypatch):
     """Run a module's main() with arguments; return its result, raise ModuleFail on failure."""
     from ansible.module_utils import basic
-    from ansible.module_utils.testing import patch_module_args
+    patch_module_args = _patch_module_args()
 
     def exit_json(self, **kwargs):
         kwargs.setdefault("changed", False)

@@ -2,7 +2,10 @@
 
 import pytest
 from ansible.executor.stats import AggregateStats
-from ansible.executor.task_result import CallbackTaskResult
+try:
+    from ansible.executor.task_result import CallbackTaskResult
+except ImportError:  # ansible-core < 2.19 hands callbacks a TaskResult
+    from ansible.executor.task_result import TaskResult as CallbackTaskResult
 from ansible.inventory.host import Host
 from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import callback_loader

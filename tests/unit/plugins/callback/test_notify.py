@@ -5,7 +5,11 @@ import socket
 import threading
 
 import pytest
-from ansible.template import trust_as_template
+try:
+    from ansible.template import trust_as_template
+except ImportError:  # ansible-core < 2.19: every string is a template
+    def trust_as_template(value):
+        return value
 
 from ansible_collections.conveyor.deploy.plugins.callback import notify
 
@@ -178,6 +182,17 @@ def test_a_manual_rollback_is_announced_as_such(load_callback, receiver):
     plugin.v2_playbook_on_stats(stats({"app01": {"ok": 1}}, {"conveyor_rollback": {"failed": False, "hosts": []}}))
     assert receiver.requests[0]["body"]["text"].endswith("(manual rollback)")
     assert receiver.requests[-1]["body"]["text"] == "the application rollback to prod succeeded"
+
+
+def test_a_run_that_names_no_environment_does_not_print_one(load_callback, receiver):
+    plugin, _display = load_callback("conveyor.deploy.notify", url=receiver.url)
+    plugin.v2_playbook_on_start(Playbook("rollback.yml"))
+    plugin.v2_playbook_on_play_start(Play())
+    plugin.v2_runner_on_start(None, Task("Lock", "conveyor.deploy.deploy_lock"))
+    plugin.v2_playbook_on_stats(stats({"app01": {"ok": 1}}, {"conveyor_rollback": {"failed": False, "hosts": []}}))
+    texts = [r["body"]["text"] for r in receiver.requests]
+    assert texts[-1] == "the application rollback succeeded"
+    assert not [text for text in texts if "?" in text]
 
 
 def test_nothing_is_sent_for_runs_outside_the_collection_or_without_a_webhook(load_callback, receiver):

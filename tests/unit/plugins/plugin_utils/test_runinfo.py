@@ -17,7 +17,7 @@ def test_a_short_name_resolves_once_per_task(monkeypatch):
 
     monkeypatch.setattr(Task, "_resolve_action", counting)
     assert [_runinfo.action_of(task) for dummy in range(5)] == ["ansible.builtin.debug"] * 5
-    assert len(calls) == 1
+    assert len(calls) <= 1  # 2.17 and 2.18 resolve when the task is loaded
     other = Task.load({"name": "u", "conveyor.deploy.deploy_lock": {"state": "absent"}})
     assert _runinfo.action_of(other) == "conveyor.deploy.deploy_lock"
     assert _runinfo.is_collection_task(other) and not _runinfo.is_collection_task(task)
