@@ -92,9 +92,11 @@ def test_rolling_rollback_with_zero_failed_requests_then_rerun_changes_nothing()
 def test_emergency_rollback_all_at_once():
     result = playbook("deploy.yml", "-e", "app_version=2.0.0", "-e", "rolling_force=true")
     assert result.rc == 0, result.output[-3000:]
-    result = rollback("-e", "rollback_to=1.0.0", "-e", '{"rollback_batches": ["100%"]}', "-e", "rollback_reason=drill",
+    # as an AWX survey answers it: the string "true"
+    result = rollback("-e", "rollback_to=1.0.0", "-e", "rollback_all_at_once=true", "-e", "rollback_reason=drill",
                       "-e", "rollback_not_release_fault=true")
     assert result.rc == 0, result.output[-3000:]
+    assert result.output.count("PLAY [Rollout | Cut over batch by batch") == 1, "not one batch"
     assert set(live_versions().values()) == {"1.0.0"}
     # not the release's fault: the newest 2.0.0 stays good
     for host in app_hosts():

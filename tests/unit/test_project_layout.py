@@ -37,6 +37,8 @@ def _syntax_check(project, playbook, tmp_path):
 
 @pytest.mark.parametrize("playbook", PLAYBOOKS)
 def test_every_playbook_finds_the_collection_from_a_plain_copy(project, playbook, tmp_path):
+    if playbook == "playbooks/awx_configure.yml":  # configures a controller: needs awx.awx, as its header says
+        pytest.importorskip("ansible_collections.awx.awx", reason="awx.awx is not installed (the ansible package)")
     result = _syntax_check(project, playbook, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -1,0 +1,8 @@
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Stand-in for awx.awx.job_template (tests/unit/playbooks/awx_stub/README.md)."""
+from __future__ import annotations
+
+from ansible_collections.awx.awx.plugins.module_utils.stub import run
+
+if __name__ == "__main__":
+    run("job_template")
