@@ -59,7 +59,15 @@ say "Traffic during all of it"
 python3 - "$logs/traffic.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
-print("    sent %d requests in %.0f s, failed %d %s" % (s["sent"], s["seconds"], s["failed"], s["reasons"] or ""))
+before, after = s["failed_before_first_answer"], s["failed_after_first_answer"]
+if s["first_answer_at"] is None:
+    print("    sent %d requests in %.0f s: none succeeded, failed %d %s" % (s["sent"], s["seconds"], s["failed"], s["reasons"]))
+else:
+    print("    sent %d requests in %.0f s; failed once a backend served: %d %s"
+          % (s["sent"], s["seconds"], after, s["reasons"] if after else ""))
+if before and s["first_answer_at"] is not None:
+    print("    (before that, %d requests in the first %.1f s failed: HAProxy answers 503 while no backend serves,"
+          " and nothing was deployed yet; not failures of a deploy)" % (before, s["first_answer_at"]))
 print("    versions answered: " + ", ".join("%s x%d" % kv for kv in sorted(s["versions"].items())))
 PY
 

@@ -4,7 +4,10 @@ Bounded in count and time, loopback only: ``--url`` must be on 127.0.0.1 or
 localhost.  Runs until ``--duration`` seconds pass, ``--max-requests`` are sent
 or the file named by ``--stop-file`` appears; then prints a JSON summary
 (sent, failed, failures by reason, versions seen over time) to stdout or
-``--out``.  Exit code 1 when any request failed.
+``--out``.  Exit code 1 when any request failed.  Failures before the first
+request that succeeds (a lab where nothing is deployed yet answers 503) are
+also counted apart, as ``failed_before_first_answer``; ``failed`` counts every
+failure.
 """
 import argparse
 import http.client
@@ -79,8 +82,12 @@ def worker(args, host, port, path, state, lock, deadline):
             ok, version, reason = False, None, type(exc).__name__
         second = int(time.monotonic() - state["start"])
         with lock:
+            if ok and state["first_answer"] is None:
+                state["first_answer"] = round(time.monotonic() - state["start"], 2)
             if not ok:
                 state["failed"] += 1
+                if state["first_answer"] is None:
+                    state["failed_before_first_answer"] += 1
                 state["reasons"][reason] = state["reasons"].get(reason, 0) + 1
                 if len(state["failures"]) < 50:
                     state["failures"].append({"t": round(time.monotonic() - state["start"], 2), "reason": reason})
@@ -110,8 +117,8 @@ def main():
     if parts.hostname not in ("127.0.0.1", "localhost"):
         parser.error("--url must point at 127.0.0.1 or localhost (loopback only)")
     duration = min(args.duration, 1800.0)
-    state = {"sent": 0, "failed": 0, "reasons": {}, "failures": [], "timeline": {}, "stop": False,
-             "start": time.monotonic()}
+    state = {"sent": 0, "failed": 0, "failed_before_first_answer": 0, "first_answer": None, "reasons": {},
+             "failures": [], "timeline": {}, "stop": False, "start": time.monotonic()}
     lock = threading.Lock()
     deadline = state["start"] + duration
     threads = [threading.Thread(target=worker, daemon=True,
@@ -130,6 +137,9 @@ def main():
             versions[version] = versions.get(version, 0) + count
     summary = {
         "url": args.url, "sent": state["sent"], "failed": state["failed"], "seconds": round(elapsed, 1),
+        "failed_before_first_answer": state["failed_before_first_answer"],
+        "failed_after_first_answer": state["failed"] - state["failed_before_first_answer"],
+        "first_answer_at": state["first_answer"],
         "rate": round(state["sent"] / elapsed, 1) if elapsed else 0.0, "reasons": state["reasons"],
         "failures": state["failures"], "versions": versions,
         "timeline": [{"second": s, "versions": state["timeline"][s]} for s in sorted(state["timeline"])],
