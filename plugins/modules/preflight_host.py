@@ -21,6 +21,9 @@ description:
     that is not deployed yet (its live release failed its first deploy and no release there was ever good) passes
     and says so, because the deploy of a fixed version is what it needs.
   - V(config_test) - O(config_test_command) exits 0 in the live release, run as O(config_test_user).
+  - V(prepared) - the host was prepared for the application (by the collection's environment role, or as it would
+    be) - the app root with its C(releases) and C(shared) directories exists and, with O(service), systemd knows the
+    unit. A host nobody prepared fails here, with what is missing, instead of later while the release is staged.
   - One module execution per host replaces one per check, which keeps the checklist to a few seconds.
 author:
   - conveyor.deploy developers (@conveyor-deploy)
@@ -41,8 +44,8 @@ options:
     description: Which checks to run.
     type: list
     elements: str
-    choices: [lock, artifact, disk, fleet_healthy, config_test]
-    default: [lock, artifact, disk, fleet_healthy, config_test]
+    choices: [prepared, lock, artifact, disk, fleet_healthy, config_test]
+    default: [prepared, lock, artifact, disk, fleet_healthy, config_test]
   artifact_url:
     description: The artifact, an http(s) URL or an absolute path on the host.
     type: str
@@ -77,6 +80,9 @@ options:
     type: str
   config_test_user:
     description: The user the configuration test runs as.
+    type: str
+  service:
+    description: The application's systemd unit (C(.service) may be left out), for the V(prepared) check.
     type: str
   timeout:
     description: Seconds to wait for each HTTP request and for the configuration test.
@@ -188,6 +194,28 @@ def published_checksum(source, timeout):
     return words[0].lower() if words and SHA256.match(words[0]) else ""
 
 
+def check_prepared(module, layout):
+    params = module.params
+    missing = ["no " + path for path in (layout.root, layout.releases, layout.shared) if not os.path.isdir(path)]
+    service = params["service"]
+    unit = None
+    if service:
+        unit = service if service.endswith(".service") else service + ".service"
+        systemctl = module.get_bin_path("systemctl")
+        if systemctl is None:
+            missing.append("no systemctl (no systemd on this host, so no unit %s)" % unit)
+        else:
+            dummy_rc, out, dummy_err = module.run_command([systemctl, "show", "-p", "LoadState", "--value", unit],
+                                                          check_rc=False)
+            if out.strip() != "loaded":
+                missing.append("no unit %s (systemd says %s)" % (unit, out.strip() or "nothing"))
+    if missing:
+        return False, ("not prepared for the application: %s. Run playbooks/environment.yml for this host "
+                       "first (or drop prepared from preflight_checks if it is prepared another way)"
+                       % ", ".join(missing))
+    return True, "%s with releases/ and shared/%s" % (layout.root, (", " + unit) if unit else "")
+
+
 def check_lock(layout):
     held = read_lock(layout.lock)
     if held is None:
@@ -274,8 +302,9 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             app_root=dict(type="path", required=True),
-            checks=dict(type="list", elements="str", default=["lock", "artifact", "disk", "fleet_healthy", "config_test"],
-                        choices=["lock", "artifact", "disk", "fleet_healthy", "config_test"]),
+            checks=dict(type="list", elements="str",
+                        default=["prepared", "lock", "artifact", "disk", "fleet_healthy", "config_test"],
+                        choices=["prepared", "lock", "artifact", "disk", "fleet_healthy", "config_test"]),
             artifact_url=dict(type="str"),
             checksum_url=dict(type="str"),
             artifact_sha256=dict(type="str"),
@@ -286,6 +315,7 @@ def main():
             health_json=dict(type="list", elements="dict", default=[]),
             config_test_command=dict(type="str"),
             config_test_user=dict(type="str"),
+            service=dict(type="str"),
             timeout=dict(type="float", default=15),
         ),
         supports_check_mode=True,
@@ -313,7 +343,9 @@ def main():
 
     rows = []
     for check in params["checks"]:
-        if check == "lock":
+        if check == "prepared":
+            passed, summary = check_prepared(module, layout)
+        elif check == "lock":
             passed, summary = check_lock(layout)
         elif check == "artifact":
             passed, summary = check_artifact(params, artifact)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-BUILTIN = ("reachable", "window", "approval", "lock", "disk", "artifact", "signature", "lb_capacity",
+BUILTIN = ("reachable", "prepared", "window", "approval", "lock", "disk", "artifact", "signature", "lb_capacity",
            "fleet_healthy", "config_test", "drift")
 
 

@@ -150,6 +150,23 @@ def test_a_checklist_with_several_failures_reports_them_together():
         on_host("app03", "systemctl start sample")
 
 
+def test_a_host_nobody_prepared_is_refused_by_the_checklist_not_at_staging():
+    """An app root and a unit the environment role never created: the checklist says so, and nothing is made."""
+    before = snapshot()
+    result = playbook("deploy.yml", "-e", "app_version=" + other_version(),
+                      *extra(app_root="/opt/never", app_service="never"))
+    assert result.rc != 0
+    failures = [line for line in result.output.splitlines() if "  FAIL  " in line]
+    checks = {tuple(line.strip().strip('",').split()[:3]) for line in failures}
+    assert {(host, "prepared", "FAIL") for host in app_hosts()} <= checks, failures
+    assert "not prepared for the application: no /opt/never, no /opt/never/releases" in result.output
+    assert "no unit never.service (systemd says not-found)" in result.output
+    assert "Run playbooks/environment.yml for this host first" in result.output
+    assert "The pre-deployment checklist failed" in result.output
+    assert snapshot() == before
+    assert all(on_host(host, "test -e /opt/never && echo made") == "" for host in app_hosts())
+
+
 def test_the_drift_check_names_the_drifted_host_and_changes_nothing():
     declared = on_host("app03", "md5sum /etc/sample/sample.env")
     on_host("app03", "echo 'DEBUG=\"1\"' >> /etc/sample/sample.env")

@@ -53,6 +53,7 @@ def root(tmp_path):
     release = app / "releases" / "r1"
     release.mkdir(parents=True)
     (release / ".conveyor-release.json").write_text(json.dumps({"release_id": "r1", "version": "1.0.0"}))
+    (app / "shared").mkdir()
     (app / "current").symlink_to("releases/r1")
     return str(app)
 
@@ -69,7 +70,8 @@ def test_a_healthy_host_passes_every_check(run_module, root, server):
     base, dummy = server
     result, rows = run(run_module, root, base, config_test_command="test -e .conveyor-release.json")
     assert result["passed"] and not result["changed"]
-    assert list(rows) == ["lock", "artifact", "disk", "fleet_healthy", "config_test"]
+    assert list(rows) == ["prepared", "lock", "artifact", "disk", "fleet_healthy", "config_test"]
+    assert rows["prepared"]["summary"] == "%s with releases/ and shared/" % root
     assert result["artifact"] == {"found": True, "size": 2048, "sha256": SHA, "where": "HTTP 200 for %s/app.tar.gz" % base}
     assert rows["fleet_healthy"]["summary"].startswith("1.0.0: healthy")
     assert rows["config_test"]["summary"] == "exit 0: no output"
@@ -143,3 +145,49 @@ def test_a_host_whose_first_deploy_failed_is_not_deployed_not_unhealthy(run_modu
         write_manifest(root, *release)
     dummy_result, rows = run(run_module, root, base, checks=["fleet_healthy"])
     assert rows["fleet_healthy"]["passed"] is passed and text in rows["fleet_healthy"]["summary"]
+
+
+@pytest.fixture
+def systemctl(tmp_path, monkeypatch):
+    """A systemctl on PATH that knows sample.service only, as `systemctl show -p LoadState --value` answers."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "systemctl"
+    fake.write_text('#!/bin/sh\nfor last; do :; done\n[ "$last" = sample.service ] && echo loaded || echo not-found\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (bindir, os.environ["PATH"]))
+
+
+def test_a_host_nobody_prepared_fails_prepared_and_says_what_to_run(run_module, server, tmp_path, systemctl):
+    base, dummy = server
+    never = str(tmp_path / "never" / "app")
+    result, rows = run(run_module, never, base, service="sample")
+    assert not result["passed"]
+    assert not rows["prepared"]["passed"]
+    summary = rows["prepared"]["summary"]
+    assert summary.startswith("not prepared for the application: no %s, no %s/releases, no %s/shared" % ((never,) * 3))
+    assert "Run playbooks/environment.yml for this host first" in summary and "preflight_checks" in summary
+    # the other checks still answer, in the same round-trip
+    assert rows["artifact"]["passed"] and rows["lock"]["passed"]
+    assert rows["fleet_healthy"]["summary"] == "no release is live yet"
+
+
+@pytest.mark.parametrize("service, passed, says", [
+    ("sample", True, ", sample.service"),
+    ("sample.service", True, ", sample.service"),
+    ("shop", False, "not prepared for the application: no unit shop.service (systemd says not-found)"),
+])
+def test_prepared_asks_systemd_for_the_unit(run_module, root, server, systemctl, service, passed, says):
+    base, dummy = server
+    dummy_result, rows = run(run_module, root, base, service=service, checks=["prepared"])
+    assert rows["prepared"]["passed"] is passed
+    assert says in rows["prepared"]["summary"]
+
+
+def test_prepared_without_systemd_says_so(run_module, root, server, tmp_path, monkeypatch):
+    base, dummy = server
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on it
+    monkeypatch.setattr(preflight_host.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: None)
+    dummy_result, rows = run(run_module, root, base, service="sample", checks=["prepared"])
+    assert not rows["prepared"]["passed"]
+    assert "no systemctl (no systemd on this host, so no unit sample.service)" in rows["prepared"]["summary"]
