@@ -11,7 +11,7 @@ from ansible.utils.display import Display
 from ansible_collections.conveyor.deploy.plugins.action import approval as approval_action
 from ansible_collections.conveyor.deploy.plugins.action import deploy_window as window_action
 from ansible_collections.conveyor.deploy.plugins.filter.report import check_table
-from ansible_collections.conveyor.deploy.plugins.plugin_utils import _checklist, _rollout, _runinfo
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _checklist, _holder, _rollout, _runinfo
 
 display = Display()
 
@@ -61,19 +61,25 @@ class ActionModule(ActionBase):
                           "summary": approval.get("reason") or approval.get("msg") or "not evaluated"})
         hosts = list(task_vars.get("ansible_play_hosts_all") or [])
         hostvars = task_vars.get("hostvars") or {}
+        rows = {}
+        me = _holder.identity()
+
+        def judge(lock):
+            return _holder.dead_reason(lock, me)
+
+        for host in hosts:
+            found = hostvars[host].get(args["host_var"])
+            rows[host] = [_checklist.lock_row(row, judge) if row.get("check") == "lock" else row
+                          for row in _checklist.host_rows(found)]
+            if "drift" in checks and rows[host][0]["passed"]:
+                rows[host].append(_checklist.drift_row(hostvars[host].get(args["drift_var"])))
         if "lb_capacity" in checks:
-            fleet.append(self.capacity(args, hosts, task_vars))
+            fleet.append(self.capacity(args, hosts, task_vars, self.repairs(rows, hostvars)))
         signature = args["signature"]
         if "signature" in checks:
             fleet.append(_checklist.signature_row(signature.get("required"), signature.get("key"),
                                                   signature.get("fetched"), signature.get("gpg"),
                                                   self.published_sha256(hosts, hostvars, args["host_var"])))
-        rows = {}
-        for host in hosts:
-            found = hostvars[host].get(args["host_var"])
-            rows[host] = _checklist.host_rows(found)
-            if "drift" in checks and rows[host][0]["passed"]:
-                rows[host].append(_checklist.drift_row(hostvars[host].get(args["drift_var"])))
         found = _checklist.results(fleet, rows, hosts)
         _runinfo.say(display, "\n".join(check_table(found, "host / check", "host")))
         refusal = _checklist.refusal(found)
@@ -89,7 +95,17 @@ class ActionModule(ActionBase):
                       ansible_stats={"data": {"conveyor_preflight": summary}, "per_host": False, "aggregate": False})
         return result
 
-    def capacity(self, args, hosts, task_vars):
+    @staticmethod
+    def repairs(rows, hostvars):
+        """The load-balancer names of the hosts a dead run left locked: the rollout moves them first."""
+        names = set()
+        for host, found in rows.items():
+            if any(row.get("check") == "lock" and row.get("passed") and row.get("lock") for row in found):
+                name = str((hostvars.get(host) or {}).get("app_lb_server") or host)
+                names.add(host if "{" in name else name)
+        return names
+
+    def capacity(self, args, hosts, task_vars, repairs=()):
         lb = args["lb"]
         fleet_size = args["fleet_size"] or len(hosts)
         try:
@@ -102,7 +118,8 @@ class ActionModule(ActionBase):
                                           module_args={"socket": lb["socket"], "backend": lb["backend"]},
                                           task_vars=task_vars)
         return _checklist.capacity_row(bool(lb.get("enabled")), answer, (plan["sizes"] or [1])[0],
-                                       plan["required_serving"], args["min_healthy_percent"], lb.get("backend"))
+                                       plan["required_serving"], args["min_healthy_percent"], lb.get("backend"),
+                                       repairs)
 
     @staticmethod
     def published_sha256(hosts, hostvars, host_var):

@@ -5,12 +5,11 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.conveyor.deploy.plugins.plugin_utils import _rollout
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _holder, _rollout
 
 ARGUMENT_SPEC = {
     "step": {"type": "str", "choices": ["prepare", "resolve", "finish"], "required": True},
@@ -44,12 +43,12 @@ class ActionModule(ActionBase):
         self._origin = time.monotonic()
         try:
             run = _rollout.run_from(self._vars, planned=args["step"] in ("prepare", "resolve"))
+            host = self._vars.get("inventory_hostname")
+            args["app_root"] = args["app_root"] or run["app_root"]
+            out = getattr(self, args["step"])(run, args, host)
         except _rollout.PlanError as exc:
             result.update(failed=True, msg=str(exc))
             return result
-        host = self._vars.get("inventory_hostname")
-        args["app_root"] = args["app_root"] or run["app_root"]
-        out = getattr(self, args["step"])(run, args, host)
         out.setdefault("lb_name", args.get("lb_name") or host)
         result.update(out, changed=self._changed, phases=self._phases)
         if self._diffs:
@@ -79,17 +78,53 @@ class ActionModule(ActionBase):
         else:
             self._phases.append(step)
 
+    @staticmethod
+    def lock_options(run, args):
+        """The lock of this run, naming the ansible-playbook process the plan ran under.
+
+        Raises PlanError in a worker that outlived that process (its playbook was killed): such a worker
+        must not take a lock that would look alive for ever.
+        """
+        me = run.get("controller") or _holder.identity()
+        if _holder.orphaned(me):
+            raise _rollout.PlanError("the ansible-playbook process %s of run %s is gone: not taking a lock"
+                                     % (me.get("pid"), run["run_id"]))
+        return {"owner": run["actor"], "ttl": args["lock_ttl"], "pid": me["pid"], "controller": me}
+
+    def call_locking(self, **steps):
+        """One host_steps execution; again, taking the lock over, when it failed on the lock of a dead run.
+
+        Only this controller can prove a run of its own dead (its process is gone), so the module
+        cannot decide it; the second execution costs a round-trip only on a host that needs repair.
+        """
+        answer = self.call(**steps)
+        held = answer.get("lock_held") if answer.get("failed_step") == "lock" else None
+        why = _holder.dead_reason(held, steps["lock"]["controller"]) if held else None
+        if why:
+            steps["lock"] = dict(steps["lock"], takeover=held.get("run_id"), reason=why)
+            answer = self.call(**steps)
+        return answer
+
+    @staticmethod
+    def repaired(record, answer):
+        """Note a taken-over lock in the host's record: the host goes through its batch whatever it runs."""
+        taken = answer.get("took_over")
+        if taken:
+            lock = taken.get("lock") or {}
+            record["took_over"] = {"run_id": taken.get("run_id"), "reason": taken.get("reason"),
+                                   "owner": lock.get("owner") or "", "started_at": lock.get("started_at") or ""}
+        return record
+
     def prepare(self, run, args, host):
         """Inspect, (probe,) lock, stage and run the after_stage hooks: one module execution."""
         stage = dict(args["stage"], release_id=run["release_id"], version=run["version"], staged_by=run["actor"],
                      run_id=run["run_id"])
-        steps = {"app_root": args["app_root"], "run_id": run["run_id"],
-                 "lock": {"owner": run["actor"], "ttl": args["lock_ttl"], "pid": os.getppid()},
+        steps = {"app_root": args["app_root"], "run_id": run["run_id"], "lock": self.lock_options(run, args),
                  "stage": dict((key, value) for key, value in stage.items() if value not in (None, "")),
                  "after_stage": (run.get("hooks") or {}).get("after_stage") or []}
         if not args["force"] and (args["probe"] or {}).get("url"):
             steps["skip_if_live"] = dict(args["probe"], version=run["version"])
-        answer = self.call(**steps)
+        answer = self.call_locking(**steps)
         current = answer.get("current") or {}
         record = {"from": current, "back": current, "to": {"release_id": run["release_id"], "version": run["version"]},
                   "work": True}
@@ -97,6 +132,7 @@ class ActionModule(ActionBase):
             return dict(record, to=current, work=False, skip_reason=answer["skipped"])
         if answer.get("locked"):
             record["locked"] = True
+        self.repaired(record, answer)
         if answer.get("failed"):
             # The module's message names the step that failed (inspect, lock, stage, or the after_stage hook).
             record["error"] = answer.get("msg") or "failed"
@@ -108,11 +144,12 @@ class ActionModule(ActionBase):
     def resolve(self, run, args, host):
         """Resolve the host's rollback target and lock it when it moves: one module execution."""
         target = {"target": args["rollback_to"]} if args["rollback_to"] else {"target_previous_good": True}
-        answer = self.call(app_root=args["app_root"], run_id=run["run_id"],
-                           lock={"owner": run["actor"], "ttl": args["lock_ttl"], "pid": os.getppid()}, **target)
+        answer = self.call_locking(app_root=args["app_root"], run_id=run["run_id"], lock=self.lock_options(run, args),
+                                   **target)
         if answer.get("failed") and answer.get("failed_step") in (None, "inspect"):
             return {"error": answer.get("msg") or "failed", "work": False}
-        record = _rollout.rollback_move(answer, args["rollback_to"])
+        record = self.repaired(_rollout.rollback_move(answer, args["rollback_to"], repair=bool(answer.get("took_over"))),
+                               answer)
         if answer.get("locked"):
             # Taken whenever the target differs from the live release; finish releases it even if the host stays.
             record["locked"] = True

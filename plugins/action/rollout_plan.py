@@ -10,7 +10,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.conveyor.deploy.plugins.module_utils import _proof
-from ansible_collections.conveyor.deploy.plugins.plugin_utils import _inputs, _rollout, _runinfo
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _holder, _inputs, _rollout, _runinfo
 
 display = Display()
 
@@ -105,6 +105,9 @@ def plan(args, hosts, extra_vars, run_id=None, now=None):
         run["policy"]["smoke_url"], run["policy"]["smoke_proof"] = _proof.lb_check(
             smoke, str(smoke["lb_url"]), str(smoke.get("health_path") or "/health"))
     run["app_root"] = args["app_root"]
+    # The ansible-playbook process that holds this run (the plan runs in one of its workers): what the locks
+    # record, and how a worker left running after that process was killed knows not to take one.
+    run["controller"] = _holder.identity()
     run["hooks"] = dict(args.get("hooks") or {})
     return run
 
@@ -137,7 +140,10 @@ class ActionModule(ActionBase):
                         prepared[host] = hostvars[host].get(args["prepared"])
                     except KeyError:
                         prepared[host] = None
-                run = _rollout.commit(run, prepared)
+                committed = _rollout.commit(run, prepared)
+                if committed["takeovers"] and committed["lb"].get("enabled"):
+                    committed = _rollout.commit(run, prepared, out_of_rotation=self.out_of_rotation(run, task_vars))
+                run = committed
                 _runinfo.say(display, _rollout.announce(run))
         except _rollout.PlanError as exc:
             result.update(failed=True, changed=False, msg=str(exc))
@@ -148,6 +154,16 @@ class ActionModule(ActionBase):
             # Registered as rolling_run: the result is the run object.
             result.update(run, changed=False, msg=_rollout.announce(run))
         return result
+
+    def out_of_rotation(self, run, task_vars):
+        """The backend's servers that serve no traffic now (the task is delegated to the load balancer)."""
+        answer = self._execute_module(module_name="conveyor.deploy.haproxy_info",
+                                      module_args={"socket": run["lb"]["socket"], "backend": run["lb"]["backend"]},
+                                      task_vars=task_vars)
+        if answer.get("failed"):
+            raise _rollout.PlanError("Could not read backend %s before repairing what a dead run left: %s"
+                                     % (run["lb"]["backend"], answer.get("msg") or "no answer"))
+        return {server["name"] for server in answer.get("servers") or [] if not server.get("serving")}
 
     @staticmethod
     def _extra_vars(task_vars):

@@ -78,6 +78,8 @@ EXAMPLES = r"""
 
 import datetime
 import os
+import signal
+import sys
 
 from ansible import context
 from ansible.plugins.callback import CallbackBase
@@ -195,8 +197,12 @@ class RunRecorder(object):
         self.failures.append({"host": host, "task": task_name, "msg": message})
         self._host(host)
 
-    def record(self, stats_summary, custom):
-        """The record for the change log, from the events and the roles' set_stats summaries."""
+    def record(self, stats_summary, custom, interrupted=None):
+        """The record for the change log, from the events and the roles' set_stats summaries.
+
+        ``interrupted`` names the signal that is ending the run before its end: the run and every host
+        that did not end otherwise are then recorded as interrupted.
+        """
         finished = self.now()
         summary, rows = _runinfo.run_summary(custom)
         preflight = custom.get("conveyor_preflight") or {}
@@ -213,6 +219,8 @@ class RunRecorder(object):
                 outcome = "unreachable"
             elif counts.get("failures"):
                 outcome = "failed"
+            elif interrupted:
+                outcome = "interrupted"
             elif self.check_mode:
                 outcome = "previewed"
             else:
@@ -251,11 +259,15 @@ class RunRecorder(object):
             "started_at": _runinfo.stamp(self.started),
             "finished_at": _runinfo.stamp(finished),
             "duration_s": round((finished - self.started).total_seconds(), 3),
-            "outcome": "failed" if failed else "succeeded",
+            "outcome": "interrupted" if interrupted else "failed" if failed else "succeeded",
             "rolled_back": any(entry["outcome"] == "rolled_back" for entry in hosts.values()),
             "hosts": hosts,
             "failures": self.failures,
         }
+        if interrupted:
+            record["interrupted_by"] = interrupted
+        if summary.get("takeovers"):
+            record["took_over"] = [entry.get("run_id") for entry in summary["takeovers"]]
         if summary.get("reason"):
             record["reason"] = summary["reason"]
         if summary.get("phases_s"):
@@ -265,6 +277,26 @@ class RunRecorder(object):
         if preflight.get("window"):
             record["window"] = preflight["window"]
         return record
+
+
+def dead_run_records(summary, found_by, environment=None, application=None):
+    """A record for each run whose locks this run took over (it died before it could record itself)."""
+    records = []
+    for entry in summary.get("takeovers") or []:
+        if not entry.get("run_id"):
+            continue
+        user, dummy, controller = (entry.get("owner") or "?@?").rpartition("@")
+        records.append({
+            "run_id": entry["run_id"], "kind": summary.get("kind") or "deploy", "application": application,
+            "actor": {"user": user or "?", "controller": controller or "?"},
+            "started_at": entry.get("started_at") or None,
+            "environment": environment or summary.get("environment"), "outcome": "interrupted",
+            "interrupted_by": "its controller process died (found by run %s)" % found_by,
+            "found_by": found_by, "reason": entry.get("reason") or "",
+            "hosts": {host: {"outcome": "interrupted", "phases": []} for host in entry.get("hosts") or []},
+            "failures": [],
+        })
+    return records
 
 
 class CallbackModule(CallbackBase):
@@ -280,6 +312,9 @@ class CallbackModule(CallbackBase):
         self.sink = None
         self.recorder = None
         self.report_dir = None
+        self._main_pid = os.getpid()
+        self._signals = {}
+        self._finished = False
 
     def set_options(self, task_keys=None, var_options=None, direct=None):
         super().set_options(task_keys=task_keys, var_options=var_options, direct=direct)
@@ -289,6 +324,7 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_start(self, playbook):
         self.recorder = RunRecorder(getattr(playbook, "_file_name", ""),
                                     check_mode=bool(context.CLIARGS.get("check", False)))
+        self._watch_signals()
         problem = self.sink.problem()
         if problem is None:
             return
@@ -359,7 +395,42 @@ class CallbackModule(CallbackBase):
         self.recorder.failure(result.host.get_name(), result.task_name,
                               "unreachable: " + _runinfo.failure_message(result.result, result.task))
 
+    def _watch_signals(self):
+        """Record the run as interrupted when SIGINT or SIGTERM (Ctrl-C, a cancelled job) ends it.
+
+        Ansible's own handlers (which stop the workers and end the process) are installed before
+        the playbook starts; each is called after the record is written. A SIGKILL cannot be caught:
+        the next run that takes over the dead run's locks records it (dead_run_records).
+        """
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._signals[signum] = signal.signal(signum, self._on_signal)
+            except (ValueError, OSError):
+                # Not the main thread (an embedding that runs the playbook in a thread): leave it.
+                continue
+
+    def _on_signal(self, signum, frame):
+        previous = self._signals.get(signum, signal.SIG_DFL)
+        if os.getpid() == self._main_pid and not self._finished and self.recorder is not None \
+                and self.recorder.relevant:
+            self._finished = True
+            try:
+                # Plain writes to stderr: the display may be in use by the code the signal interrupted.
+                self._write(self.recorder.record({}, {}, interrupted=signal.Signals(signum).name), say=_stderr)
+            except Exception as exc:  # pylint: disable=broad-except
+                # Never keep a signal from ending the run.
+                _stderr("conveyor.deploy.changelog: could not record the interruption: %s" % exc)
+        signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_DFL:
+            os.kill(os.getpid(), signum)
+
     def v2_playbook_on_stats(self, stats):
+        if self._finished:
+            # Recorded as interrupted already.
+            return
+        self._finished = True
         if self.recorder is None or not self.recorder.relevant:
             return
         counts = {host: stats.summarize(host) for host in stats.processed}
@@ -367,20 +438,39 @@ class CallbackModule(CallbackBase):
         record = self.recorder.record(counts, custom)
         if self.sink.problem() is not None:
             return
+        summary = _runinfo.run_summary(custom)[0]
+        dead = dead_run_records(summary, record["run_id"], record.get("environment"), record.get("application"))
+        try:
+            known = self.sink.recorded(entry["run_id"] for entry in dead)
+            for entry in dead:
+                if entry["run_id"] not in known:
+                    self._write(entry, report=False)
+        except (OSError, _changelog.ChainError) as exc:
+            self._display.warning("conveyor.deploy.changelog: could not record the interrupted run: %s" % exc)
+        self._write(record)
+
+    def _write(self, record, report=True, say=None):
+        """Append a record; say where it went (or that it could not be written), on stderr."""
+        # On stderr: a JSON stdout callback's output stays one JSON document.
+        say = say or (lambda text: self._display.display(text, stderr=True))
         try:
             sealed = self.sink.append(record)
         except (OSError, _changelog.ChainError) as exc:
-            self._display.warning("conveyor.deploy.changelog: could not write the record: %s" % exc)
+            say("[WARNING]: conveyor.deploy.changelog: could not write the record: %s" % exc)
             return
         message = "conveyor.deploy.changelog: %s %s recorded as record %d in %s (sha256 %s)" % (
             sealed["kind"], sealed["outcome"], sealed["seq"], self.sink.path, sealed["record_sha256"][:16])
-        if self.report_dir:
+        if self.report_dir and report:
             try:
                 message += "; report %s" % write_report(self.report_dir, sealed)
             except OSError as exc:
-                self._display.warning("conveyor.deploy.changelog: could not write the report: %s" % exc)
-        # On stderr: a JSON stdout callback's output stays one JSON document.
-        self._display.display(message, stderr=True)
+                message += "; could not write the report: %s" % exc
+        say(message)
+
+
+def _stderr(text):
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
 
 
 def write_report(directory, record):

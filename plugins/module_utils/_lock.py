@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import binascii
 import datetime
 import json
 import os
@@ -32,6 +33,12 @@ def is_stale(lock, now):
     return expiry is None or now >= expiry
 
 
+def expiry_text(lock):
+    """When ``lock`` expires, for a message."""
+    expiry = lock_expiry(lock)
+    return isoformat(expiry) if expiry is not None else "an unknown time (unreadable lock)"
+
+
 def describe(lock):
     return "run %s by %s (pid %s) since %s, ttl %ss" % (
         lock.get("run_id"), lock.get("owner"), lock.get("pid"), lock.get("started_at"), lock.get("ttl"))
@@ -50,51 +57,114 @@ def read_lock(path):
 
 
 def create_lock(path, lock):
-    """Create the lock file exclusively; False when another process got there first."""
+    """Create the lock file atomically with its whole content; False when another process got there first.
+
+    The content is written to a private file first, then hard-linked to the lock's name, which fails
+    when the name exists: a reader never sees an empty or half-written lock.
+    """
+    scratch = "%s.%d.%s.new" % (path, os.getpid(), binascii.hexlify(os.urandom(4)).decode("ascii"))
+    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(lock, handle, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(scratch, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        os.unlink(scratch)
+
+
+def remove_lock(path, expected):
+    """Compare and delete: remove the lock only while it is still ``expected``; True when it was removed.
+
+    The lock is first renamed to a name of this process's own (one atomic step, so two breakers cannot
+    both remove it), then compared; a lock that changed in between is put back.
+    """
+    aside = "%s.%d.%s.old" % (path, os.getpid(), binascii.hexlify(os.urandom(4)).decode("ascii"))
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
         return False
-    with os.fdopen(fd, "w") as handle:
-        json.dump(lock, handle, sort_keys=True)
-        handle.write("\n")
-    return True
+    if read_lock(aside) == expected:
+        os.unlink(aside)
+        return True
+    try:
+        os.link(aside, path)
+    except FileExistsError:
+        pass
+    os.unlink(aside)
+    return False
 
 
-def new_lock(run_id, owner, pid, ttl, now):
-    return {"run_id": run_id, "owner": owner, "pid": pid, "ttl": ttl,
+def new_lock(run_id, owner, pid, ttl, now, controller=None):
+    lock = {"run_id": run_id, "owner": owner, "pid": pid, "ttl": ttl,
             "started_at": isoformat(now), "expires_at": isoformat(now + datetime.timedelta(seconds=ttl))}
+    if controller:
+        lock["controller"] = controller
+    return lock
+
+
+def takeover_reason(held, params, now):
+    """Why ``held`` may be taken over without force, or None.
+
+    A lock past its time to live is taken over; so is the lock of the run that ``params["takeover"]``
+    names (the controller found that run's process gone) with the controller's ``params["reason"]``.
+    """
+    if params.get("takeover") and held.get("run_id") == params["takeover"]:
+        return params.get("reason") or "its holder is gone"
+    if is_stale(held, now):
+        return "it expired at %s" % expiry_text(held)
+    return None
 
 
 def acquire(layout, params, check_mode=False):
-    """Take the lock for ``params["run_id"]`` (deploy_lock's options); raises ReleaseError naming the holder."""
+    """Take the lock for ``params["run_id"]`` (deploy_lock's options); raises ReleaseError naming the holder.
+
+    A lock whose holder is gone (``takeover``) or whose time to live has passed is taken over, and
+    the takeover recorded in the host's history; any other lock of another run is broken only with
+    ``force`` and a reason (also recorded).
+    """
     now = utcnow()
     held = read_lock(layout.lock)
     stale = held is not None and is_stale(held, now)
     if held is not None and held.get("run_id") == params["run_id"]:
         return dict(changed=False, lock=held, stale=False, msg="run %s already holds the lock" % params["run_id"])
-    if held is not None and not stale:
+    why = takeover_reason(held, params, now) if held is not None else None
+    if held is not None and why is None and not params.get("force"):
         raise ReleaseError("Could not take the deploy lock on %s: held by %s. Wait for that run to finish; "
-                           "if it died, the lock becomes stale at %s and can then be broken with force and a reason."
-                           % (layout.root, describe(held), held.get("expires_at")), lock=held, stale=False)
-    if held is not None and not params["force"]:
-        raise ReleaseError("Could not take the deploy lock on %s: a stale lock is in the way (%s, expired %s). "
-                           "Check that run is really gone, then rerun with force=true and a reason."
-                           % (layout.root, describe(held), held.get("expires_at")), lock=held, stale=True)
-    lock = new_lock(params["run_id"], params["owner"] or actor(), params["pid"], params["ttl"], now)
+                           "if it died, the next run on the same controller takes the lock over, and any run "
+                           "does once it expires at %s." % (layout.root, describe(held), expiry_text(held)),
+                           lock=held, stale=False)
+    lock = new_lock(params["run_id"], params["owner"] or actor(), params["pid"], params["ttl"], now,
+                    params.get("controller"))
+    verb = "taking over" if why else "breaking"
     if check_mode:
-        return dict(changed=True, lock=lock, stale=stale, previous=held,
-                    msg="would take the deploy lock for run %s%s" % (params["run_id"], " (breaking a stale lock)" if held else ""))
+        return dict(changed=True, lock=lock, stale=stale, previous=held, took_over=why,
+                    msg="would take the deploy lock for run %s%s" % (
+                        params["run_id"], " (%s the lock of run %s: %s)" % (verb, held.get("run_id"), why or "stale")
+                        if held is not None else ""))
     layout.ensure_dirs()
     if held is not None:
-        os.unlink(layout.lock)
-        append_history(layout, "lock_break", result="forced", reason=params["reason"], broken=held,
-                       run_id=params["run_id"])
+        if not remove_lock(layout.lock, held):
+            raise ReleaseError("Could not take the deploy lock on %s: it changed while it was being taken over (%s)."
+                               % (layout.root, describe(read_lock(layout.lock) or {})))
+        append_history(layout, "lock_takeover" if why else "lock_break", result="taken over" if why else "forced",
+                       reason=why or params["reason"], broken=held, run_id=params["run_id"])
     if not create_lock(layout.lock, lock):
         raise ReleaseError("Could not take the deploy lock on %s: another run took it a moment ago (%s)."
-                           % (layout.root, describe(read_lock(layout.lock) or {})))
-    return dict(changed=True, lock=lock, stale=stale, previous=held,
-                msg="took the deploy lock for run %s%s" % (params["run_id"], " after breaking a stale lock" if held else ""))
+                           % (layout.root, describe(read_lock(layout.lock) or {})), lock=read_lock(layout.lock) or {},
+                           stale=False)
+    said = ""
+    if held is not None:
+        said = " after %s the lock of run %s (%s)" % ("taking over" if why else "breaking", held.get("run_id"),
+                                                      why or params["reason"])
+    return dict(changed=True, lock=lock, stale=stale, previous=held, took_over=why,
+                msg="took the deploy lock for run %s%s" % (params["run_id"], said))
 
 
 def release(layout, params, check_mode=False):
@@ -108,7 +178,9 @@ def release(layout, params, check_mode=False):
                            "Use force=true and a reason to remove it anyway." % (layout.root, describe(held), params["run_id"]),
                            lock=held, stale=stale)
     if not check_mode:
-        os.unlink(layout.lock)
+        if not remove_lock(layout.lock, held):
+            return dict(changed=False, lock=read_lock(layout.lock), stale=stale,
+                        msg="the deploy lock changed while it was being released; left it alone")
         if held.get("run_id") != params["run_id"]:
             append_history(layout, "lock_force_release", result="forced", reason=params["reason"], broken=held,
                            run_id=params["run_id"])

@@ -15,8 +15,11 @@ description:
   - The lock is the file C(<app_root>/.conveyor/deploy.lock), created atomically (C(O_EXCL)). It records the
     owner (user and controller), the run id, the controller's process id, when it was taken and its time to live.
   - A lock held by another run makes O(state=present) fail with a message naming the holder and since when.
-  - A lock past its time to live is reported as stale. It is broken only with O(force=true) and a O(reason),
-    which are recorded in C(<app_root>/.conveyor/history.jsonl).
+  - A lock past its time to live is stale and taken over; the takeover (with the lock it replaced) is recorded in
+    C(<app_root>/.conveyor/history.jsonl). The rollout also takes over the lock of a run it proved dead (same
+    controller, process gone).
+  - Any other lock is broken only with O(force=true) and a O(reason), also recorded. The lock file is written
+    atomically and removed only while it is still the lock that was read (compare and delete).
 author:
   - conveyor.deploy developers (@conveyor-deploy)
 extends_documentation_fragment:
@@ -53,8 +56,9 @@ options:
     default: 3600
   force:
     description:
-      - With O(state=present), break a stale lock (never a live one). With O(state=absent), release a lock
-        held by another run. Requires O(reason).
+      - With O(state=present), break a lock held by another run, live or not; use it only when you know that run
+        is gone (a stale lock is taken over without it). With O(state=absent), release a lock held by another
+        run. Requires O(reason).
     type: bool
     default: false
   reason:
@@ -72,7 +76,7 @@ EXAMPLES = r"""
     owner: "{{ lookup('ansible.builtin.env', 'USER') }}@{{ lookup('ansible.builtin.pipe', 'hostname') }}"
     ttl: 3600
 
-- name: Break a stale lock left by a killed run
+- name: Break the lock of a run that died on another controller, before it expires
   conveyor.deploy.deploy_lock:
     app_root: /opt/shop
     run_id: manual-20261127
@@ -98,6 +102,11 @@ lock:
     ttl: 3600
     started_at: "2026-11-27T10:15:00.000000Z"
     expires_at: "2026-11-27T11:15:00.000000Z"
+took_over:
+  description: Why the lock in the way was taken over without force (it expired), or null.
+  returned: with O(state=present)
+  type: str
+  sample: it expired at 2026-11-27T11:15:00.000000Z
 previous:
   description: The lock that was broken or released, if any.
   returned: when a lock was broken or released

@@ -20,7 +20,12 @@ description:
     (RV(target), RV(target_problem)), and O(lock) is then taken only when the target resolved and is not the live
     release.
   - With O(skip_if_live), when the live release already is that version, is marked good and answers its health URL,
-    nothing else runs and RV(skipped) says so.
+    nothing else runs and RV(skipped) says so; except when another run's lock is on the host (a run that died there
+    may have left it half done), which RV(foreign_lock) returns.
+  - With O(lock) and a lock of another run on the host, the lock is taken over when it expired or when
+    O(lock.takeover) names its run (the controller proved that run dead), and the takeover is recorded in the host's
+    history (RV(took_over)). The lock is then taken even when a rollback target is the live release, so that the
+    run repairs the host. Otherwise the lock step fails and RV(lock_held) is the lock in the way.
   - M(conveyor.deploy.rollout_host) runs it once per host to prepare a deploy and once to finish it; each task costs a
     round-trip per host, so one execution instead of four is what makes those steps cheap.
 author:
@@ -81,10 +86,21 @@ options:
       pid:
         description: The controller process holding the run.
         type: int
+      controller:
+        description:
+          - The controller that holds the run (C(host), C(boot_id), C(pid), C(pid_start)), recorded in the lock so
+            that a later run on that controller can prove this one dead.
+        type: dict
       ttl:
         description: Time to live in seconds.
         type: int
         default: 3600
+      takeover:
+        description: Take over the lock of this run id (its holder is provably dead); compare-and-delete.
+        type: str
+      reason:
+        description: Why O(lock.takeover) is safe, recorded in the history with the takeover.
+        type: str
   stage:
     description:
       - Stage a release, given the options of M(conveyor.deploy.release) with
@@ -180,6 +196,18 @@ locked:
   description: Whether the lock is now held by this run.
   returned: with O(lock)
   type: bool
+foreign_lock:
+  description: The lock of another run found on the host before this run's lock step.
+  returned: with O(lock), when another run's lock was there
+  type: dict
+took_over:
+  description: The lock that was taken over (C(run_id), C(reason), C(lock)).
+  returned: when a lock was taken over
+  type: dict
+lock_held:
+  description: The lock of another run that could not be taken over.
+  returned: when the lock step failed on another run's lock
+  type: dict
 release:
   description: The staged release's manifest.
   returned: with O(stage)
@@ -214,7 +242,7 @@ from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.conveyor.deploy.plugins.module_utils._health import HAS_JMESPATH, compile_assertions
 from ansible_collections.conveyor.deploy.plugins.module_utils._hooks import run_commands
-from ansible_collections.conveyor.deploy.plugins.module_utils._lock import acquire, release as release_lock
+from ansible_collections.conveyor.deploy.plugins.module_utils._lock import acquire, read_lock, release as release_lock
 from ansible_collections.conveyor.deploy.plugins.module_utils._probe import probe_http
 from ansible_collections.conveyor.deploy.plugins.module_utils._release import Layout, ReleaseError, app_root_problem
 from ansible_collections.conveyor.deploy.plugins.module_utils import _release_ops
@@ -296,9 +324,25 @@ class Steps(object):
         self.said.append("live %s does not answer its health URL (%s): deploying it again" % (wanted["version"], reason))
         return None
 
+    def foreign_lock(self):
+        """The lock of another run on this host, or None."""
+        held = read_lock(self.layout.lock)
+        if held is None or held.get("run_id") == self.params["run_id"]:
+            return None
+        self.result["foreign_lock"] = held
+        return held
+
     def lock(self, options):
-        params = dict(options, run_id=self.params["run_id"], force=False, reason=None)
-        self.took(acquire(self.layout, params, self.module.check_mode))
+        params = dict(options, run_id=self.params["run_id"], force=False)
+        try:
+            answer = self.took(acquire(self.layout, params, self.module.check_mode))
+        except ReleaseError as exc:
+            if exc.context.get("lock"):
+                self.result["lock_held"] = exc.context["lock"]
+            raise
+        if answer.get("took_over"):
+            self.result["took_over"] = {"run_id": (answer.get("previous") or {}).get("run_id"),
+                                        "reason": answer["took_over"], "lock": answer.get("previous")}
         self.result["locked"] = not self.module.check_mode
 
     def stage(self, options):
@@ -345,13 +389,14 @@ class Steps(object):
     def run(self):
         params = self.params
         self.timed("inspect", self.inspect)
-        if params["skip_if_live"]:
+        foreign = self.foreign_lock() if params["lock"] is not None else None
+        if params["skip_if_live"] and foreign is None:
             reason = self.timed("probe", self.live_and_healthy, params["skip_if_live"])
             if reason:
                 self.result["skipped"] = reason
                 self.said.append(reason)
                 return
-        if params["lock"] is not None and self.moving():
+        if params["lock"] is not None and (self.moving() or foreign is not None):
             self.timed("lock", self.lock, params["lock"])
         if params["stage"] is not None:
             staged = self.timed("stage", self.stage, params["stage"])
@@ -397,7 +442,10 @@ def main():
             lock=dict(type="dict", options=dict(
                 owner=dict(type="str"),
                 pid=dict(type="int"),
+                controller=dict(type="dict"),
                 ttl=dict(type="int", default=3600),
+                takeover=dict(type="str"),
+                reason=dict(type="str"),
             )),
             stage=dict(type="dict"),
             after_stage=dict(type="list", elements="str", default=[]),

@@ -13,7 +13,9 @@ version_added: "0.1.0"
 description:
   - Runs the per-host items of the pre-deployment checklist (the C(conveyor.deploy.preflight) role) on one host
     and returns one row per check, passed or not, without ever failing on a check. Every check runs.
-  - V(lock) - no other run holds the deploy lock (a stale lock counts as held).
+  - V(lock) - no other run holds the deploy lock. An expired lock passes (the rollout takes it over); a held lock
+    fails, and its row carries the lock (C(lock)) so that the controller can pass it when it proves the holder
+    dead (M(conveyor.deploy.preflight_report)).
   - V(artifact) - this host can fetch the artifact (HTTP C(HEAD), or the file exists) and a checksum is published
     (C(checksum_url) or O(artifact_sha256)); production always needs one.
   - V(disk) - the free space under O(app_root) is at least O(disk_factor) times the artifact's size.
@@ -141,7 +143,7 @@ from ansible.module_utils.six.moves.urllib.error import HTTPError
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.conveyor.deploy.plugins.module_utils._health import HAS_JMESPATH, compile_assertions
-from ansible_collections.conveyor.deploy.plugins.module_utils._lock import describe, is_stale, read_lock
+from ansible_collections.conveyor.deploy.plugins.module_utils._lock import describe, expiry_text, is_stale, read_lock
 from ansible_collections.conveyor.deploy.plugins.module_utils._probe import probe_http, short
 from ansible_collections.conveyor.deploy.plugins.module_utils._release import Layout, list_releases, read_manifest, utcnow
 
@@ -217,13 +219,15 @@ def check_prepared(module, layout):
 
 
 def check_lock(layout):
+    """(passed, summary, lock in the way): an expired lock is taken over by the rollout, so it passes."""
     held = read_lock(layout.lock)
     if held is None:
-        return True, "no deploy lock held"
+        return True, "no deploy lock held", None
     if is_stale(held, utcnow()):
-        return False, ("a stale deploy lock is in the way (%s, expired %s): check that run is gone, then break it "
-                       "with force and a reason" % (describe(held), held.get("expires_at")))
-    return False, "held by %s: wait for that run to finish" % describe(held)
+        return True, ("an expired deploy lock is there (%s, expired %s): the rollout takes it over, records it, "
+                      "and puts the host through its batch again" % (describe(held), expiry_text(held))), held
+    return False, ("held by %s: wait for that run to finish (if it died on this controller, the checklist "
+                   "says so and the rollout takes the lock over)" % describe(held)), held
 
 
 def check_artifact(params, artifact):
@@ -346,7 +350,10 @@ def main():
         if check == "prepared":
             passed, summary = check_prepared(module, layout)
         elif check == "lock":
-            passed, summary = check_lock(layout)
+            passed, summary, held = check_lock(layout)
+            if held is not None:
+                rows.append({"check": check, "passed": passed, "summary": summary, "lock": held})
+                continue
         elif check == "artifact":
             passed, summary = check_artifact(params, artifact)
         elif check == "disk":

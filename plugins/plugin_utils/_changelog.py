@@ -91,6 +91,22 @@ class ChangeLogFile(object):
         finally:
             os.close(fd)
 
+    def recorded(self, run_ids):
+        """Which of ``run_ids`` already have a record in the change log (a set)."""
+        wanted = set(run_ids)
+        found = set()
+        if not wanted or not os.path.exists(self.path):
+            return found
+        with open(self.path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                # Records are canonical JSON: the run id is a plain substring of its line.
+                if any('"run_id":%s' % json.dumps(run_id) in line for run_id in wanted - found):
+                    try:
+                        found.add(json.loads(line).get("run_id"))
+                    except ValueError:
+                        continue
+        return found & wanted
+
 
 def _tail(fd):
     """(seq, digest) of the last record in an open change log, (0, GENESIS) when empty."""
@@ -156,6 +172,8 @@ def verify(path):
 
 def _when(stamp):
     """'2026-11-27 12:00 UTC' from an ISO 8601 timestamp (the record's start)."""
+    if not stamp:
+        return "unknown time"
     try:
         return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M UTC")
     except (AttributeError, ValueError):
@@ -193,8 +211,12 @@ def render_history(records, title="Deployment history"):
             lines.append("- Change: %s, approved by %s" % (change.get("change_id") or "-", change.get("approver") or "-"))
         if change.get("override_reason"):
             lines.append("- Override: %s" % change["override_reason"])
+        if record.get("interrupted_by"):
+            lines.append("- Interrupted: %s" % record["interrupted_by"])
         if record.get("reason"):
             lines.append("- Reason: %s" % record["reason"])
+        if record.get("took_over"):
+            lines.append("- Took over the locks of: %s" % ", ".join(record["took_over"]))
         lines.append("- Hosts: %s" % (_outcome_counts(record) or "none"))
         for failure in record.get("failures") or []:
             lines.append("- Failed: %s at \"%s\": %s" % (failure.get("host"), failure.get("task"), failure.get("msg")))

@@ -37,6 +37,22 @@ def host_rows(result):
     return [reachable] + list(result["rows"])
 
 
+def lock_row(row, dead_reason):
+    """A host's lock row, judged on the controller: the lock of a run that provably died passes.
+
+    ``row`` is what preflight_host returned (``lock`` is the lock in the way); ``dead_reason``
+    says why a lock's holder is dead, or None (``_holder.dead_reason`` with this controller).
+    """
+    held = row.get("lock")
+    if row.get("passed") or not isinstance(held, dict):
+        return row
+    why = dead_reason(held)
+    if not why:
+        return row
+    return dict(row, passed=True, summary="held by run %s, which died (%s): the rollout takes the lock over, "
+                "records it, and puts the host through its batch again" % (held.get("run_id"), why))
+
+
 def drift_row(changes):
     changes = list(changes or [])
     if not changes:
@@ -45,8 +61,12 @@ def drift_row(changes):
             "(run playbooks/environment.yml)" % ", ".join(str(change) for change in changes)}
 
 
-def capacity_row(lb_enabled, answer, first_batch, required, min_healthy_percent, backend):
-    """Whether the backend serves enough now for the first batch to be drained."""
+def capacity_row(lb_enabled, answer, first_batch, required, min_healthy_percent, backend, repairs=()):
+    """Whether the backend serves enough now for the first batch to be drained.
+
+    ``repairs`` names the servers of hosts that a dead run left locked: the rollout puts them in its
+    first batches, so those of them already out of rotation cost no capacity when they are drained.
+    """
     if not lb_enabled:
         return {"check": "lb_capacity", "passed": True,
                 "summary": "no load balancer in the inventory (no lb group): nothing is drained"}
@@ -57,9 +77,15 @@ def capacity_row(lb_enabled, answer, first_batch, required, min_healthy_percent,
     if serving == 0:
         return {"check": "lb_capacity", "passed": True,
                 "summary": "no backend serves yet (first deployment): nothing to keep serving"}
-    enough = serving - min(first_batch, serving) >= required
+    out = sorted(server.get("name") for server in answer.get("servers") or []
+                 if server.get("name") in set(repairs) and not server.get("serving"))
+    draining = max(0, first_batch - len(out))
+    enough = serving - min(draining, serving) >= required
     summary = "%d of %d backends serve; the first batch drains %d, %d must keep serving (%s%%)" % (
-        serving, total, first_batch, required, min_healthy_percent)
+        serving, total, draining, required, min_healthy_percent)
+    if out:
+        summary += "; %s, left out of rotation by a run that died, go%s first" % (
+            ", ".join(out), "es" if len(out) == 1 else "")
     if not enough:
         summary += ": bring the fleet back up, or use smaller rolling_batches or a lower rolling_min_healthy_percent"
     return {"check": "lb_capacity", "passed": enough, "summary": summary}

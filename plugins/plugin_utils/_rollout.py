@@ -239,6 +239,7 @@ def new_run(kind, hosts, policy, fleet, actor_name, run_id, version=None, releas
         "work": [],
         "batches": [],
         "refused": {},
+        "takeovers": [],
         "aborted": "",
         "t_committed": None,
     }
@@ -249,12 +250,14 @@ def _release(record):
     return {"release_id": record.get("release_id") or "", "version": record.get("version") or ""}
 
 
-def commit(run, prepared, now=None):
+def commit(run, prepared, now=None, out_of_rotation=()):
     """Complete the run object from each host's ``prepare`` record; return the new object.
 
     ``prepared``: host -> the record the host's prepare step returned (``from``, ``to``, ``back``,
     ``work`` and, when it could not be prepared, ``error``), or None when it never answered.
     Any error aborts the run before a host changes; the hosts that move are cut into batches.
+    Hosts whose lock was taken over from a dead run go first, those whose server is in
+    ``out_of_rotation`` (the dead run left them drained) before the others.
     """
     run = dict(run)
     moves, refused, work = {}, {}, []
@@ -271,6 +274,17 @@ def commit(run, prepared, now=None):
                        "skip_reason": record.get("skip_reason") or ""}
         if record.get("work"):
             work.append(host)
+    run["takeovers"] = takeovers(run["hosts"], prepared)
+    # The hosts a dead run left locked go first: it may have left them out of rotation, and draining
+    # those again costs no capacity.
+    out = set(out_of_rotation)
+
+    def order(host):
+        if not prepared[host].get("took_over"):
+            return 2
+        return 0 if moves[host]["lb_name"] in out else 1
+
+    work = sorted(work, key=order)
     if run["kind"] == "rollback" and not refused:
         targets = sorted(set(moves[host]["to"]["version"] for host in work))
         if len(targets) > 1:
@@ -288,8 +302,32 @@ def commit(run, prepared, now=None):
     return run
 
 
+def takeovers(hosts, prepared):
+    """The runs whose locks this run took over: ``[{run_id, reason, owner, started_at, hosts}]``, in host order."""
+    found = {}
+    for host in hosts:
+        taken = (prepared.get(host) or {}).get("took_over")
+        if taken and taken.get("run_id"):
+            entry = found.setdefault(taken["run_id"], {"run_id": taken["run_id"], "reason": taken.get("reason") or "",
+                                                       "owner": taken.get("owner") or "", "started_at": "",
+                                                       "hosts": []})
+            entry["hosts"].append(host)
+            started = taken.get("started_at") or ""
+            if started and (not entry["started_at"] or started < entry["started_at"]):
+                entry["started_at"] = started
+    return list(found.values())
+
+
 def announce(run):
     """The line printed once the run is planned."""
+    said = "".join("Took over the deploy lock of run %s on %s (%s); %s through %s batch again. " % (
+        entry["run_id"], ", ".join(entry["hosts"]), entry["reason"],
+        "that host goes" if len(entry["hosts"]) == 1 else "those hosts go",
+        "its" if len(entry["hosts"]) == 1 else "their") for entry in run.get("takeovers") or [])
+    return said + _announce(run)
+
+
+def _announce(run):
     if run["aborted"]:
         return run["aborted"]
     if not run["work"]:
@@ -545,6 +583,8 @@ def summary(run, rows, failed, now, lb_served=None, smoke=None):
         "phases_s": {"prepare": round(committed - run["t_start"], 1), "rollout": round(now - committed, 1)},
         "requests_served": lb_served, "hosts": rows,
     }
+    if run.get("takeovers"):
+        found["takeovers"] = run["takeovers"]
     if smoke is not None:
         found["smoke"] = smoke.get("msg") or "not run"
     return found
@@ -569,13 +609,25 @@ def summary_lines(found):
 
 # --------------------------------------------------------------------------- rollback targets
 
-def rollback_move(info, rollback_to):
+def rollback_move(info, rollback_to, repair=False):
     """What one host does in a rollback, from its release_info result: a record for ``commit``.
 
     Without rollback_to the target is the previous good release, except when the live release
     was put there by a rollback run: then the host has been rolled back already and a rerun
     (a retry of that run) leaves it alone; going further back needs rollback_to.
+
+    With ``repair`` (this run took over the lock of a run that died on the host), a host that
+    would be left alone goes through its batch on its live release instead: the dead run may
+    have left it drained, or switched and not restarted.
     """
+    record = _rollback_move(info, rollback_to)
+    if repair and not record["work"] and not record.get("error") and record["to"]:
+        record.update(work=True, repair=True)
+        record.pop("skip_reason", None)
+    return record
+
+
+def _rollback_move(info, rollback_to):
     current = info.get("current") or {}
     record = {"from": current, "back": current, "to": {}, "work": False}
     if rollback_to:

@@ -67,6 +67,31 @@ def live_versions():
     return {host: on_host(host, "cat /opt/sample/current/VERSION 2>/dev/null") for host in app_hosts()}
 
 
+HAPROXY_STATE = ("import socket; s = socket.socket(socket.AF_UNIX); s.connect('/run/haproxy/admin.sock'); "
+                 "s.sendall(b'show servers state sample\\n'); print(s.makefile().read())")
+
+
+def lb_servers():
+    """{server: (operational state, administrative state)} of the sample backend, from HAProxy's runtime API
+    (administrative 0 is in service; 8 is drained by the runtime API, 1 is in maintenance)."""
+    lines = subprocess.run(["docker", "exec", "conveyor-lb", "python3", "-c", HAPROXY_STATE], capture_output=True,
+                           text=True, check=False).stdout.splitlines()
+    return {line.split()[3]: (line.split()[5], line.split()[6]) for line in lines
+            if line[:1].isdigit() and len(line.split()) > 6}
+
+
+def locks():
+    """{host: the deploy lock's content}, for the hosts where one is held."""
+    found = {host: on_host(host, "cat /opt/sample/.conveyor/deploy.lock 2>/dev/null") for host in app_hosts()}
+    return {host: text for host, text in found.items() if text}
+
+
+def serves(host):
+    """What the host's app answers on /health, from inside the host ("" when it does not answer)."""
+    return on_host(host, "python3 -c \"import urllib.request; "
+                         "print(urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=3).status)\" 2>/dev/null")
+
+
 def releases(host):
     """Every manifest on the host, parsed."""
     return _parse_manifests(on_host(host, "cat /opt/sample/releases/*/.conveyor-release.json 2>/dev/null"))

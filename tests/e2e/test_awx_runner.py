@@ -9,10 +9,15 @@ conveyor.deploy only through its committed ``collections/`` link.
 import json
 import os
 import subprocess
+import sys
+import time
 
 import pytest
 
-from .conftest import ROOT, VENV_BIN, Webhook, live_versions
+from .conftest import ROOT, VENV_BIN, Webhook, lb_servers, live_versions, locks
+
+sys.path.insert(0, os.path.join(ROOT, "collections"))  # the committed link to this checkout
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _holder  # noqa: E402 pylint: disable=C0413
 
 ansible_runner = pytest.importorskip("ansible_runner")
 
@@ -119,3 +124,46 @@ def test_a_rollback_survey_answered_as_strings_rolls_every_host_back_at_once(awx
     assert sum(1 for play in plays if str(play).startswith("Rollout | Cut over")) == 1, plays
     record = records(awx)[-1]
     assert record["kind"] == "rollback" and record["actor"]["awx"]["job_id"] == "4242"
+
+
+def test_a_cancelled_job_is_repaired_and_recorded_by_the_next_job(awx):
+    """AWX cancels a job through ansible-runner, which SIGKILLs the playbook's process group: nothing in the
+    run can clean up or record it. The next job takes the dead run's locks over, puts those hosts through their
+    batch again, and records the cancelled run as interrupted."""
+    target = "1.1.0" if "1.1.0" not in set(live_versions().values()) else "1.0.0"
+    switching = []
+
+    def event_handler(event):
+        if event.get("event") == "runner_on_start" and \
+                (event.get("event_data") or {}).get("task", "").startswith("Cutover | Switch, restart and gate"):
+            switching.append(event)
+        return True
+
+    write(os.path.join(awx["dir"], "env", "extravars"), dict(JOB, app_version=target, change_id="CHG-4243", change_approver="bob"))
+    cancelled = ansible_runner.run(private_data_dir=awx["dir"], playbook="deploy.yml", quiet=True, timeout=900,
+                                   event_handler=event_handler, cancel_callback=lambda: bool(switching))
+    assert cancelled.status == "canceled", cancelled.stdout.read()[-3000:]
+    held = locks()
+    assert held, "the cancelled job left no lock: it was cancelled too late to test anything"
+    dead = {json.loads(text)["run_id"] for text in held.values()}
+    assert len(dead) == 1
+    wait_until_idle(dead)
+    result = launch(awx, "deploy.yml", {"app_version": target, "change_id": "CHG-4243", "change_approver": "bob"})
+    assert result.status == "successful", result.stdout.read()[-3000:]
+    assert locks() == {} and set(live_versions().values()) == {target}
+    assert all(state == ("2", "0") for state in lb_servers().values()), lb_servers()
+    found = {record["run_id"]: record for record in records(awx)}
+    (dead_id,) = dead
+    mine = records(awx)[-1]
+    assert found[dead_id]["outcome"] == "interrupted" and found[dead_id]["found_by"] == mine["run_id"]
+    assert mine["outcome"] == "succeeded" and mine["took_over"] == [dead_id]
+    # The cancelled job's workers that finished their task wait for ever on a pipe nobody reads: end them.
+    for pid in _holder.run_processes(dead_id):
+        os.kill(pid, 9)
+
+
+def wait_until_idle(run_ids, timeout=120):
+    deadline = time.monotonic() + timeout
+    while any(_holder.working(run_id) for run_id in run_ids):
+        assert time.monotonic() < deadline, "the cancelled job's workers still work after %d s" % timeout
+        time.sleep(0.2)

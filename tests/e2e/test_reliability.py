@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from .conftest import INVENTORY, ROOT, app_hosts, live_versions, on_host, playbook, run
+from .conftest import HAPROXY_STATE, INVENTORY, ROOT, app_hosts, live_versions, on_host, playbook, run
 
 PLANTED = {"/opt/sample/planted.txt": "planted by the test\n", "/opt/planted.txt": "planted by the test\n"}
 
@@ -66,10 +66,6 @@ def test_a_changed_host_key_is_refused_even_with_checking_turned_off_as_awx_does
     # The lab's own inventory checks the same way, against the keys lab-up pinned.
     pinned_run = run(["ansible", "-i", INVENTORY, "app01", "-m", "ansible.builtin.ping"])
     assert pinned_run.rc == 0 and "StrictHostKeyChecking=no" not in open(os.path.join(INVENTORY, "hosts.yml")).read()
-
-
-HAPROXY_STATE = ("import socket; s = socket.socket(socket.AF_UNIX); s.connect('/run/haproxy/admin.sock'); "
-                 "s.sendall(b'show servers state sample\\n'); print(s.makefile().read())")
 
 
 def fleet_state():

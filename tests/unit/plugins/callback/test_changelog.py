@@ -1,5 +1,7 @@
 """Every hook of conveyor.deploy.changelog, with the file sink written for real."""
 import json
+import os
+import signal
 
 import pytest
 
@@ -21,7 +23,16 @@ SUMMARY = {"release_id": "20261127T100000Z-2.0.0", "version": "2.0.0", "failed":
 
 
 @pytest.fixture
-def changelog(load_callback, tmp_path):
+def signals():
+    """Whatever the callback installs for SIGINT and SIGTERM is undone after the test."""
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    yield saved
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
+@pytest.fixture
+def changelog(load_callback, tmp_path, signals):
     plugin, display = load_callback("conveyor.deploy.changelog", path=str(tmp_path / "log.jsonl"),
                                     report_dir=str(tmp_path / "reports"))
     plugin.v2_playbook_on_start(Playbook("/somewhere/playbooks/deploy.yml"))
@@ -211,3 +222,54 @@ def test_a_drain_made_ahead_is_recorded_at_the_time_the_load_balancer_was_called
         drain = record["hosts"][host]["phases"][0]
         assert (drain["name"], drain["start"], drain["end"]) == ("drain", "2026-12-01T10:00:00.000Z",
                                                                  "2026-12-01T10:00:00.400Z")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_records_the_run_as_interrupted_then_ends_it_as_ansible_would(load_callback, tmp_path,
+                                                                               signals, signum):
+    seen = []
+    # Ansible's own handler (the task queue manager's), installed before the playbook starts.
+    signal.signal(signum, lambda number, frame: seen.append(number))
+    plugin, dummy_display = load_callback("conveyor.deploy.changelog", path=str(tmp_path / "log.jsonl"),
+                                          report_dir=str(tmp_path / "reports"))
+    plugin.v2_playbook_on_start(Playbook("/somewhere/playbooks/deploy.yml"))
+    plugin.v2_playbook_on_play_start(Play(extra_vars={"app_version": "2.0.0"}, host_vars={"env_name": "lab"}))
+    run_task(plugin, LOCK, ["app01", "app02"])
+    run_task(plugin, DRAIN, ["app01"], {"changed": True, "changed_servers": ["app01"]})
+    os.kill(os.getpid(), signum)
+    assert seen == [signum]
+    record = only_record(tmp_path / "log.jsonl")
+    assert (record["outcome"], record["interrupted_by"]) == ("interrupted", signal.Signals(signum).name)
+    assert {host: entry["outcome"] for host, entry in record["hosts"].items()} == \
+        {"app01": "interrupted", "app02": "interrupted"}
+    assert [p["name"] for p in record["hosts"]["app01"]["phases"]] == ["lock", "drain"]
+    # A second signal (Ctrl-C twice) and a late stats call add nothing.
+    os.kill(os.getpid(), signum)
+    plugin.v2_playbook_on_stats(stats({"app01": {"ok": 2}}, {}))
+    assert len(_changelog.read_records(str(tmp_path / "log.jsonl"))) == 1
+
+
+def test_a_run_that_took_over_a_dead_runs_locks_records_that_run_as_interrupted_once(changelog, load_callback):
+    plugin, display, path = changelog
+    takeover = {"run_id": "20261203T100000Z-deadbeef", "reason": "its ansible-playbook process 7 on controller c is gone",
+                "owner": "alice@c", "started_at": "2026-12-03T10:00:01.000000Z", "hosts": ["app01", "app02"]}
+    summary = dict(SUMMARY, failed=False, takeovers=[takeover])
+    run_task(plugin, LOCK, ["app01", "app02"])
+    plugin.v2_playbook_on_stats(stats({"app01": {"ok": 5}, "app02": {"ok": 4}}, {"conveyor_deploy": summary}))
+    dead, mine = _changelog.read_records(str(path))
+    assert _changelog.verify(str(path))[0]
+    assert (dead["run_id"], dead["outcome"], dead["found_by"]) == (takeover["run_id"], "interrupted", mine["run_id"])
+    assert dead["actor"] == {"user": "alice", "controller": "c"} and dead["started_at"] == takeover["started_at"]
+    assert set(dead["hosts"]) == {"app01", "app02"} and dead["reason"] == takeover["reason"]
+    assert mine["took_over"] == [takeover["run_id"]] and mine["outcome"] == "succeeded"
+    history = _changelog.render_history([dead, mine])
+    assert "- Took over the locks of: %s" % takeover["run_id"] in history
+    assert "INTERRUPTED" in history and "alice@c" in history
+    # Recorded already (the run caught its signal, or a run before this one): not twice.
+    again, dummy_display = load_callback("conveyor.deploy.changelog", path=str(path))
+    again.v2_playbook_on_start(Playbook("/somewhere/playbooks/deploy.yml"))
+    again.v2_playbook_on_play_start(Play(extra_vars={"app_version": "2.0.0"}, host_vars={"env_name": "lab"}))
+    run_task(again, LOCK, ["app01"])
+    again.v2_playbook_on_stats(stats({"app01": {"ok": 5}}, {"conveyor_deploy": summary}))
+    ids = [r["run_id"] for r in _changelog.read_records(str(path))]
+    assert len(ids) == 3 and ids.count(takeover["run_id"]) == 1

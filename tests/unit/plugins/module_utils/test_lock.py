@@ -45,3 +45,42 @@ def test_create_lock_is_exclusive(tmp_path):
     assert _lock.read_lock(str(tmp_path / "none")) is None
     (tmp_path / "garbage").write_text("{not json")
     assert _lock.read_lock(str(tmp_path / "garbage")) == {}
+
+
+def test_create_lock_writes_the_whole_lock_at_once_and_leaves_no_scratch(tmp_path, monkeypatch):
+    path = str(tmp_path / "deploy.lock")
+    seen = []
+    real_link = _lock.os.link
+
+    def link(source, target):
+        # At the moment the name appears, the content is already complete.
+        seen.append(_lock.read_lock(source))
+        return real_link(source, target)
+
+    monkeypatch.setattr(_lock.os, "link", link)
+    lock = _lock.new_lock("run-1", "alice@ctl", 42, 60, T0, {"host": "ctl", "pid": 42})
+    assert _lock.create_lock(path, lock) is True
+    assert seen == [lock] and _lock.read_lock(path) == lock
+    assert _lock.create_lock(path, dict(lock, run_id="run-2")) is False
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deploy.lock"]
+
+
+def test_remove_lock_compares_before_it_deletes(tmp_path):
+    path = str(tmp_path / "deploy.lock")
+    _lock.create_lock(path, {"run_id": "a"})
+    assert _lock.remove_lock(path, {"run_id": "b"}) is False
+    assert _lock.read_lock(path) == {"run_id": "a"}
+    assert _lock.remove_lock(path, {"run_id": "a"}) is True
+    assert _lock.read_lock(path) is None and _lock.remove_lock(path, {"run_id": "a"}) is False
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("params, now, expected", [
+    pytest.param({"takeover": "dead", "reason": "gone"}, at(10), "gone", id="named-dead"),
+    pytest.param({"takeover": "other", "reason": "gone"}, at(10), None, id="another-run-named"),
+    pytest.param({}, at(10), None, id="live"),
+    pytest.param({}, at(3600), "it expired at 2026-11-27T11:00:00.000000Z", id="expired"),
+])
+def test_takeover_reason(params, now, expected):
+    held = _lock.new_lock("dead", "bob@ctl", 7, 3600, T0)
+    assert _lock.takeover_reason(held, params, now) == expected

@@ -23,23 +23,40 @@ def test_second_run_is_refused_with_the_holder(run_module, tmp_path):
     assert "held by run run-1 by alice@ctl" in err.value.result["msg"]
 
 
-def test_stale_lock_needs_force_and_reason(run_module, tmp_path):
-    root = str(tmp_path / "app")
-    os.makedirs(os.path.join(root, ".conveyor"))
+def write_lock(root, **lock):
+    os.makedirs(os.path.join(root, ".conveyor"), exist_ok=True)
     with open(os.path.join(root, ".conveyor", "deploy.lock"), "w") as handle:
-        json.dump({"run_id": "old", "owner": "bob@ci", "started_at": "2020-01-01T00:00:00.000000Z", "ttl": 60}, handle)
+        json.dump(dict({"owner": "bob@ci", "ttl": 60}, **lock), handle)
+
+
+def history(root):
+    return [json.loads(line) for line in open(os.path.join(root, ".conveyor", "history.jsonl"))]
+
+
+def test_an_expired_lock_is_taken_over_and_the_takeover_recorded(run_module, tmp_path):
+    root = str(tmp_path / "app")
+    write_lock(root, run_id="old", started_at="2020-01-01T00:00:00.000000Z")
+    preview = run_module(deploy_lock, dict(app_root=root, run_id="run-2"), check_mode=True)
+    assert preview["changed"] and "taking over the lock of run old" in preview["msg"]
+    assert json.load(open(os.path.join(root, ".conveyor", "deploy.lock")))["run_id"] == "old"
+    result = lock(run_module, root, "run-2")
+    assert result["previous"]["run_id"] == "old" and result["lock"]["run_id"] == "run-2" and result["stale"] is True
+    assert "it expired at" in result["took_over"]
+    assert history(root)[-1]["action"] == "lock_takeover" and history(root)[-1]["broken"]["run_id"] == "old"
+
+
+def test_a_live_lock_is_broken_only_with_force_and_a_reason(run_module, tmp_path):
+    root = str(tmp_path / "app")
+    write_lock(root, run_id="old", started_at="2999-01-01T00:00:00.000000Z")
     with pytest.raises(ModuleFail) as err:
         lock(run_module, root, "run-2")
-    assert "stale lock" in err.value.result["msg"] and err.value.result["stale"] is True
+    assert "held by run old by bob@ci" in err.value.result["msg"] and err.value.result["stale"] is False
     with pytest.raises(ModuleFail) as err:
         lock(run_module, root, "run-2", force=True)
     assert "reason" in err.value.result["msg"]
-    preview = run_module(deploy_lock, dict(app_root=root, run_id="run-2", force=True, reason="ci died"), check_mode=True)
-    assert preview["changed"] and json.load(open(os.path.join(root, ".conveyor", "deploy.lock")))["run_id"] == "old"
     result = lock(run_module, root, "run-2", force=True, reason="ci died")
     assert result["previous"]["run_id"] == "old" and result["lock"]["run_id"] == "run-2"
-    history = [json.loads(line) for line in open(os.path.join(root, ".conveyor", "history.jsonl"))]
-    assert history[-1]["action"] == "lock_break" and history[-1]["reason"] == "ci died"
+    assert history(root)[-1]["action"] == "lock_break" and history(root)[-1]["reason"] == "ci died"
 
 
 def test_release_only_by_the_same_run(run_module, tmp_path):

@@ -74,7 +74,24 @@ def test_a_lock_held_by_another_run_stops_before_staging_and_names_the_holder(ru
     result = err.value.result
     assert result["failed_step"] == "lock" and result["msg"].startswith("lock: Could not take the deploy lock")
     assert "bob@ci" in result["msg"] and not os.path.exists(os.path.join(fleet["root"], "releases", "r2"))
-    assert [step["failed"] for step in result["steps"]] == [False, False, True]
+    # Another run's lock: no skip probe (that run may have left the host half done), the lock step fails.
+    assert [step["failed"] for step in result["steps"]] == [False, True]
+    assert result["lock_held"]["run_id"] == "OTHER" and result["foreign_lock"]["run_id"] == "OTHER"
+
+
+def test_the_lock_of_a_run_named_dead_is_taken_over_and_recorded(run_module, fleet):
+    run_module(host_steps, dict(app_root=fleet["root"], run_id="DEAD", lock=dict(owner="bob@ci", ttl=600)))
+    args = prepare(fleet)
+    args["lock"] = dict(args["lock"], takeover="SOMEONE-ELSE", reason="gone")
+    with pytest.raises(ModuleFail):
+        run_module(host_steps, args)
+    args["lock"] = dict(args["lock"], takeover="DEAD", reason="its process 7 on controller c is gone")
+    result = run_module(host_steps, args)
+    assert result["took_over"]["run_id"] == "DEAD" and result["took_over"]["reason"].startswith("its process 7")
+    assert lock_of(fleet["root"])["run_id"] == "RUN-1" and os.path.isdir(os.path.join(fleet["root"], "releases", "r2"))
+    history = [json.loads(line) for line in open(os.path.join(fleet["root"], ".conveyor", "history.jsonl"))]
+    taken = [entry for entry in history if entry["action"] == "lock_takeover"]
+    assert len(taken) == 1 and taken[0]["broken"]["run_id"] == "DEAD" and taken[0]["run_id"] == "RUN-1"
 
 
 def test_a_bad_checksum_fails_the_stage_step_and_keeps_the_lock_reported(run_module, fleet):
@@ -143,10 +160,16 @@ def test_resolve_finds_the_rollback_target_and_locks_only_a_host_that_moves(run_
                                          lock=dict(owner="alice@ci", ttl=600)))
     assert result["current"]["release_id"] == "r2" and result["target"]["release_id"] == "r1"
     assert result["locked"] and [step["name"] for step in result["steps"]] == ["inspect", "lock"]
+    with pytest.raises(ModuleFail) as err:
+        # RB-1 still works on the host: a second run that would leave it alone must not ignore that.
+        run_module(host_steps, dict(app_root=fleet["root"], run_id="RB-2", target="2.0.0",
+                                    lock=dict(owner="alice@ci", ttl=600)))
+    assert err.value.result["lock_held"]["run_id"] == "RB-1"
+    run_module(host_steps, dict(app_root=fleet["root"], run_id="RB-1", unlock=True))
     here = run_module(host_steps, dict(app_root=fleet["root"], run_id="RB-2", target="2.0.0",
                                        lock=dict(owner="alice@ci", ttl=600)))
     assert here["target"]["release_id"] == "r2" and "locked" not in here
     missing = run_module(host_steps, dict(app_root=fleet["root"], run_id="RB-3", target="9.9.9",
                                           lock=dict(owner="alice@ci", ttl=600)))
     assert missing["target"] is None and "no release with id or version 9.9.9" in missing["target_problem"]
-    assert "locked" not in missing and lock_of(fleet["root"])["run_id"] == "RB-1"
+    assert "locked" not in missing and not os.path.exists(os.path.join(fleet["root"], ".conveyor", "deploy.lock"))

@@ -116,7 +116,9 @@ def test_nothing_live_yet_and_a_stale_lock(run_module, tmp_path, server):
         json.dump({"run_id": "dead", "owner": "x@y", "started_at": "2000-01-01T00:00:00.000000Z", "ttl": 60}, handle)
     dummy_result, rows = run(run_module, root, base, checks=["lock", "fleet_healthy"])
     assert rows["fleet_healthy"] == {"check": "fleet_healthy", "passed": True, "summary": "no release is live yet"}
-    assert "a stale deploy lock is in the way" in rows["lock"]["summary"]
+    # An expired lock passes: the rollout takes it over (and the row carries it for the controller).
+    assert rows["lock"]["passed"] and "an expired deploy lock is there (run dead by x@y" in rows["lock"]["summary"]
+    assert "expired 2000-01-01T00:01:00" in rows["lock"]["summary"] and rows["lock"]["lock"]["run_id"] == "dead"
 
 
 def test_a_url_that_cannot_be_asked_is_a_row_not_a_crash(run_module, root, server):

@@ -69,3 +69,25 @@ def test_refusal_lists_every_failed_check_with_its_host():
                                          "all hosts window: closed; app01 lock: held")
     assert _checklist.refusal(found[2:]) == ""
     assert _checklist.unknown_checks(["lock", "dsik"]) == ["dsik"]
+
+
+def test_a_lock_row_passes_only_when_the_controller_proves_its_holder_dead():
+    held = {"check": "lock", "passed": False, "summary": "held by run R", "lock": {"run_id": "R"}}
+    dead = _checklist.lock_row(held, lambda lock: "its process 7 on controller c is gone")
+    assert dead["passed"] and dead["summary"].startswith("held by run R, which died (its process 7 on controller c")
+    assert _checklist.lock_row(held, lambda lock: None) == held
+    free = {"check": "lock", "passed": True, "summary": "no deploy lock held"}
+    assert _checklist.lock_row(free, lambda lock: 1 / 0) == free
+
+
+def test_capacity_counts_servers_a_dead_run_left_out_as_already_drained():
+    answer = {"serving": 2, "total": 4, "servers": [
+        {"name": "app01", "serving": True}, {"name": "app02", "serving": True},
+        {"name": "app03", "serving": False}, {"name": "app04", "serving": False}]}
+    refused = _checklist.capacity_row(True, answer, 1, 2, 50, "sample")
+    assert not refused["passed"] and "the first batch drains 1" in refused["summary"]
+    repaired = _checklist.capacity_row(True, answer, 1, 2, 50, "sample", repairs={"app03", "app04"})
+    assert repaired["passed"] and "the first batch drains 0" in repaired["summary"]
+    assert "app03, app04, left out of rotation by a run that died, go first" in repaired["summary"]
+    # A serving host that a dead run left locked is drained like any other.
+    assert not _checklist.capacity_row(True, answer, 1, 2, 50, "sample", repairs={"app01"})["passed"]

@@ -259,3 +259,39 @@ def test_finish_marks_the_release_a_rollback_left_failed_unless_it_was_not_its_f
     assert _rollout.finish_marks(run, "app01", "rolled_back", {}, {}) == ([], 0)
     assert _rollout.finish_marks(dict(run, policy=dict(run["policy"], not_release_fault=False)), "app01", "failed",
                                  {}, {}) == ([], 0)
+
+
+def test_a_rollback_that_took_over_a_dead_runs_lock_repairs_a_host_it_would_leave_alone():
+    live = dict(rel("1.0.0"), activated_reason="rollback: bad", activated_run="RB-1")
+    repaired = _rollout.rollback_move(rb_info(live, rel("0.9.0")), "", repair=True)
+    assert repaired["work"] and repaired["repair"] and repaired["to"]["version"] == "1.0.0"
+    assert "skip_reason" not in repaired
+    named = _rollout.rollback_move(rb_info(rel("1.0.0")), "1.0.0", repair=True)
+    assert named["work"] and named["to"]["version"] == "1.0.0"
+    # Repair never invents a target.
+    refused = _rollout.rollback_move(rb_info(rel("1.0.0"), None, "no previous good release"), "", repair=True)
+    assert not refused["work"] and refused["error"] == "no previous good release"
+
+
+def test_commit_names_the_runs_whose_locks_were_taken_over_and_the_plan_says_so():
+    run = _rollout.new_run("deploy", HOSTS, POLICY, 4, "a@b", "RUN-2", version="2.0.0", release_id="R2", now=T0)
+    dead = {"run_id": "RUN-1", "reason": "its ansible-playbook process 7 on controller c is gone", "owner": "a@c"}
+    prepared = {}
+    for index, host in enumerate(HOSTS):
+        prepared[host] = {"from": rel("1.0.0"), "to": rel("2.0.0", "R2"), "back": rel("1.0.0"), "work": True}
+        if host in ("app02", "app03"):
+            prepared[host]["took_over"] = dict(dead, started_at="2026-12-01T09:0%d:00Z" % (5 - index))
+    run = _rollout.commit(run, prepared, now=T0)
+    # They go first: the dead run may have left them drained.
+    assert run["work"] == ["app02", "app03", "app01", "app04"] and run["batches"][0] == ["app02", "app03"]
+    # Those the dead run left out of rotation first of all.
+    drained = _rollout.commit(_rollout.new_run("deploy", HOSTS, POLICY, 4, "a@b", "RUN-2", version="2.0.0",
+                                               release_id="R2", now=T0), prepared, out_of_rotation={"app03"})
+    assert drained["work"] == ["app03", "app02", "app01", "app04"]
+    assert run["takeovers"] == [dict(dead, hosts=["app02", "app03"], started_at="2026-12-01T09:03:00Z")]
+    said = _rollout.announce(run)
+    assert said.startswith("Took over the deploy lock of run RUN-1 on app02, app03 (its ansible-playbook process 7 "
+                           "on controller c is gone); those hosts go through their batch again. Release R2")
+    found = _rollout.summary(run, _rollout.final_rows(run, {}, {}), False, run["t_committed"] + 1)
+    assert found["takeovers"] == run["takeovers"]
+    assert "takeovers" not in _rollout.summary(deploy_run(), [], False, T0.timestamp() + 9)
