@@ -16,7 +16,7 @@ MATRIX := 2.17.14 2.18.19
 # The end-to-end files build on each other's fleet state, in this order.
 E2E_FILES := tests/e2e/test_environment.py tests/e2e/test_rollback.py tests/e2e/test_rolling.py \
              tests/e2e/test_changelog.py tests/e2e/test_governance.py tests/e2e/test_interrupts.py \
-             tests/e2e/test_awx_runner.py \
+             tests/e2e/test_faults.py tests/e2e/test_awx_runner.py \
              tests/e2e/test_reliability.py \
              tests/e2e/test_real_apps.py
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+from ansible.errors import AnsibleConnectionFailure
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
@@ -100,9 +101,20 @@ class ActionModule(ActionBase):
         return _rollout.recovery(run, rows, _rollout.window_closed(run, hostvars))[1]
 
     def lb_call(self, run, servers, state, task_vars, **extra):
+        """One haproxy_server execution on the load balancer; a failed answer when it does not answer.
+
+        An unreachable load balancer is judged like any failed drain or re-enable (the batch stops, and
+        the finish play still releases the locks); as an unreachable result it would take every host of
+        the batch out of the play, and out of the failure policy and the finish play with it.
+        """
         lb = run["lb"]
         args = dict(socket=lb["socket"], backend=lb["backend"], servers=servers, state=state, **extra)
-        return self._execute_module(module_name=HAPROXY_SERVER, module_args=args, task_vars=task_vars)
+        try:
+            return self._execute_module(module_name=HAPROXY_SERVER, module_args=args, task_vars=task_vars)
+        except AnsibleConnectionFailure as exc:
+            return {"failed": True, "unreachable_lb": True,
+                    "msg": "the load balancer %s did not answer (%s): no other host is switched"
+                           % (lb.get("host"), str(exc).splitlines()[0][:200])}
 
     def drain(self, run, args, task_vars, planned, play_batch, index, total):
         moving = [host for host in planned if host in play_batch]
@@ -145,7 +157,7 @@ class ActionModule(ActionBase):
         out = {"changed": False}
         if run["lb"].get("enabled") and moving:
             back = [run["moves"][host]["lb_name"] for host in moving
-                    if host in play_batch and record["hosts"][host]["outcome"] != "failed"]
+                    if host in play_batch and record["hosts"][host]["outcome"] not in ("failed", "unreachable")]
             if back:
                 answer = self.lb_call(run, back, "enabled", task_vars, wait_timeout=run["policy"]["up_timeout"],
                                       mark_up=back if run["policy"]["mark_up"] else [])

@@ -23,6 +23,8 @@ ARGUMENT_SPEC = {
     "prepared_var": {"type": "str", "default": "__rolling_prepare"},
 }
 HOST_STEPS = "conveyor.deploy.host_steps"
+# Seconds an older run waits, on a host, for the lock of a run started with it (that one gives up).
+YOUNGER_RUN_WAIT = 60
 # The change log's phase of each step of the host_steps module.
 PHASES = {"inspect": "inspect", "probe": "inspect", "lock": "lock", "stage": "stage", "after_stage": "stage"}
 
@@ -89,7 +91,10 @@ class ActionModule(ActionBase):
         if _holder.orphaned(me):
             raise _rollout.PlanError("the ansible-playbook process %s of run %s is gone: not taking a lock"
                                      % (me.get("pid"), run["run_id"]))
-        return {"owner": run["actor"], "ttl": args["lock_ttl"], "pid": me["pid"], "controller": me}
+        # A run started at the same time gives up at once on this run's locks and releases its own while it
+        # aborts, which takes a few seconds: wait that long for it.
+        return {"owner": run["actor"], "ttl": args["lock_ttl"], "pid": me["pid"], "controller": me,
+                "wait_younger": YOUNGER_RUN_WAIT}
 
     def call_locking(self, **steps):
         """One host_steps execution; again, taking the lock over, when it failed on the lock of a dead run.

@@ -101,6 +101,7 @@ EXAMPLES = r"""
 """
 
 import collections
+import http.client
 import json
 import ssl
 import threading
@@ -156,11 +157,15 @@ class WebhookSink(object):
                 detail = "HTTP %d" % exc.code
                 if exc.code < 500 and exc.code != 429:
                     return False, detail
-            except (urllib.error.URLError, OSError, ValueError) as exc:
+            except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+                # HTTPException: an answer that is not HTTP (BadStatusLine, a connection closed mid-answer).
                 reason = getattr(exc, "reason", exc)
                 detail = type(reason).__name__ if not isinstance(reason, str) else "connection failed"
                 if isinstance(reason, OSError) and reason.strerror:
                     detail = reason.strerror
+            except Exception as exc:  # pylint: disable=broad-except
+                # Whatever else an endpoint provokes must not end the thread that sends the later events.
+                detail = type(exc).__name__
         return False, "%s after %d attempts" % (detail, self.retries + 1)
 
 

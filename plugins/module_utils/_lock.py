@@ -9,6 +9,7 @@ import binascii
 import datetime
 import json
 import os
+import time
 
 from ansible_collections.conveyor.deploy.plugins.module_utils._release import (
     ReleaseError, actor, append_history, isoformat, parse_time, utcnow,
@@ -122,7 +123,31 @@ def takeover_reason(held, params, now):
     return None
 
 
-def acquire(layout, params, check_mode=False):
+def younger(held, run_id):
+    """Whether ``held`` belongs to a run that started after ``run_id`` (run ids sort by start)."""
+    return str((held or {}).get("run_id") or "") > str(run_id)
+
+
+def acquire(layout, params, check_mode=False, clock=time.monotonic, sleep=time.sleep):
+    """Take the lock for ``params["run_id"]``, waiting up to ``params["wait_younger"]`` seconds for a younger run.
+
+    Two runs started together each lock some hosts first; each then finds a host locked by the
+    other. The younger run gives up at once (and releases its locks as it aborts); the older one
+    waits for those locks to go, so exactly one of them proceeds. Raises ReleaseError naming the
+    holder otherwise (see ``_acquire``).
+    """
+    deadline = clock() + float(params.get("wait_younger") or 0)
+    while True:
+        try:
+            return _acquire(layout, params, check_mode)
+        except ReleaseError as exc:
+            held = exc.context.get("lock") or {}
+            if check_mode or not younger(held, params["run_id"]) or clock() >= deadline:
+                raise
+            sleep(0.25)
+
+
+def _acquire(layout, params, check_mode=False):
     """Take the lock for ``params["run_id"]`` (deploy_lock's options); raises ReleaseError naming the holder.
 
     A lock whose holder is gone (``takeover``) or whose time to live has passed is taken over, and

@@ -98,6 +98,13 @@ options:
       takeover:
         description: Take over the lock of this run id (its holder is provably dead); compare-and-delete.
         type: str
+      wait_younger:
+        description:
+          - Seconds to wait for a lock held by a run that started after this one (a run id that sorts after
+            O(run_id)) to go. Of two runs started together, the younger gives up at once and releases its locks,
+            the older waits and proceeds.
+        type: int
+        default: 0
       reason:
         description: Why O(lock.takeover) is safe, recorded in the history with the takeover.
         type: str
@@ -445,6 +452,7 @@ def main():
                 controller=dict(type="dict"),
                 ttl=dict(type="int", default=3600),
                 takeover=dict(type="str"),
+                wait_younger=dict(type="int", default=0),
                 reason=dict(type="str"),
             )),
             stage=dict(type="dict"),

@@ -74,6 +74,19 @@ class ChangeLogFile(object):
                 return "%s is not writable by this user" % self.path
         elif not os.access(directory, os.W_OK):
             return "cannot create files in %s" % directory
+        else:
+            return None
+        # A damaged last record would stop the append at the end of the run: say so before it starts.
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError as exc:
+            return "cannot read %s: %s" % (self.path, exc.strerror)
+        try:
+            _tail(fd, self.path)
+        except ChainError as exc:
+            return str(exc)
+        finally:
+            os.close(fd)
         return None
 
     def append(self, record):
@@ -82,7 +95,7 @@ class ChangeLogFile(object):
         fd = os.open(self.path, flags, 0o640)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            seq, prev = _tail(fd)
+            seq, prev = _tail(fd, self.path)
             sealed = seal(record, seq + 1, prev)
             line = (canonical(sealed) + "\n").encode("utf-8")
             os.write(fd, line)
@@ -108,8 +121,11 @@ class ChangeLogFile(object):
         return found & wanted
 
 
-def _tail(fd):
-    """(seq, digest) of the last record in an open change log, (0, GENESIS) when empty."""
+def _tail(fd, path="the change log"):
+    """(seq, digest) of the last record in an open change log, (0, GENESIS) when empty.
+
+    Raises ChainError naming the damaged line when the last line is not a sealed record.
+    """
     size = os.lseek(fd, 0, os.SEEK_END)
     if size == 0:
         return 0, GENESIS
@@ -126,8 +142,20 @@ def _tail(fd):
     try:
         record = json.loads(last.decode("utf-8"))
         return int(record["seq"]), record["record_sha256"]
-    except (ValueError, KeyError, TypeError):
-        raise ChainError("the last line of the change log is not a sealed record; run the verify command")
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        os.lseek(fd, 0, os.SEEK_SET)
+        number = 0
+        while True:
+            block = os.read(fd, 1 << 20)
+            if not block:
+                break
+            number += block.count(b"\n")
+        number += 0 if data.endswith(b"\n") else 1
+        shown = last[:40].decode("utf-8", "replace")
+        raise ChainError("line %d of %s, the last one, is not a sealed record (it starts %r): a write was cut short "
+                         "or the file was edited. Run `tools/conveyor-changelog verify %s`, then move that line out "
+                         "of the log (keep it for the audit) so that records can be appended again"
+                         % (number, path, shown, path))
 
 
 def read_records(path):

@@ -525,7 +525,12 @@ def final_rows(run, rows, recovered):
             row = dict(rows.get(host) or {"outcome": "not_started",
                                           "reason": "the rollout stopped before this host's batch"})
             back = recovered.get(host)
-            if back:
+            if back and back.get("outcome") == "not_started":
+                # The fleet rollback could not move it (the load balancer went away, say): it still runs
+                # what its own batch left it on, and the row says so.
+                row = dict(row, reason="the fleet rollback could not move it back"
+                           + (": " + back["reason"] if back.get("reason") else ""))
+            elif back:
                 row = dict(back, reason="fleet rollback after a failed batch"
                            + (": " + back["reason"] if back.get("reason") else ""))
         outcome = row["outcome"]
@@ -564,6 +569,10 @@ def verdict(run, rows, batch_errors_found=(), closed="", smoke=None):
                          % run["version"])
         elif run["policy"]["failure_policy"] == "halt":
             parts.append("rolling_failure_policy is halt: hosts of earlier batches stay on %s." % run["version"])
+        elif any(row["reason"].startswith("the fleet rollback could not") for row in rows):
+            stuck = [row["host"] for row in rows if row["reason"].startswith("the fleet rollback could not")]
+            parts.append("The fleet rollback did not finish: %s still run%s %s." % (
+                ", ".join(stuck), "s" if len(stuck) == 1 else "", run["version"]))
         elif any(row["reason"].startswith("fleet rollback") for row in recovered):
             parts.append("The fleet was rolled back to its previous release.")
         elif not any(row["outcome"] == "deployed" for row in rows):

@@ -110,3 +110,33 @@ def test_credentials_in_the_artifact_url_are_refused_and_never_printed():
     assert result.rc != 0 and "carries credentials" in result.output, result.output[-3000:]
     assert "hunter2-pw" not in result.output
     assert fleet_state() == before
+
+
+def test_a_required_change_log_whose_last_line_is_garbage_refuses_the_run_naming_the_line(tmp_path):
+    log = tmp_path / "changelog.jsonl"
+    log.write_text('{"seq": 1, "run_id": "cut short by a full disk\n')
+    before = fleet_state()
+    result = playbook("deploy.yml", "-e", "app_version=1.1.0",
+                      env={"CONVEYOR_CHANGELOG_PATH": str(log), "CONVEYOR_CHANGELOG_REQUIRED": "true"})
+    assert result.rc != 0, result.output[-3000:]
+    assert "line 1 of %s, the last one, is not a sealed record" % log in result.output, result.output[-3000:]
+    assert "Nothing was changed" in result.output and "Traceback" not in result.output
+    assert fleet_state() == before
+    # Not required: the run goes on, warning that it is not recorded.
+    said = playbook("deploy.yml", "--check", "-e", "app_version=1.1.0", env={"CONVEYOR_CHANGELOG_PATH": str(log)})
+    assert "line 1 of" in said.output and "will not be recorded" in said.output, said.output[-3000:]
+
+
+@pytest.mark.parametrize("fault", ["garbage", "reset", "hang"])
+def test_a_notify_endpoint_that_misbehaves_costs_a_warning_and_later_events_still_go_out(webhook, fault):
+    """The first three POSTs (the started event and both its retries) meet the fault; the rest are taken."""
+    target = "1.1.0" if "1.1.0" not in set(live_versions().values()) else "1.0.0"
+    url = "%s/fault/%s/3/generic" % (webhook.url, fault)
+    result = playbook("deploy.yml", "-e", "app_version=" + target,
+                      env={"CONVEYOR_NOTIFY_URL": url, "CONVEYOR_NOTIFY_TOKEN": "t0ken-never-printed"})
+    assert result.rc == 0, result.output[-3000:]
+    assert set(live_versions().values()) == {target}
+    assert "the generic webhook did not take the started notification" in result.output, result.output[-3000:]
+    events = [post["body"]["event"] for post in webhook.received()]
+    assert "started" not in events and events[-1] == "ended" and "batch_done" in events, events
+    assert "t0ken-never-printed" not in result.output and "/fault/" not in result.output

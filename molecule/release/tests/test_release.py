@@ -69,15 +69,20 @@ def test_lock_contention_and_stale_lock(host):
     assert ok and first["changed"]
     ok, second = module(host, "deploy_lock", app_root=ROOT, run_id="run-b", owner="bob@ctl")
     assert not ok and "held by run run-a by alice@ctl" in second["msg"]
-    host.run("sleep 6")
-    ok, stale = module(host, "deploy_lock", app_root=ROOT, run_id="run-b", owner="bob@ctl")
-    assert not ok and stale["stale"] is True and "force=true and a reason" in stale["msg"]
+    # A live lock is broken only with force and a reason, both recorded.
     ok, forced = module(host, "deploy_lock", app_root=ROOT, run_id="run-b", owner="bob@ctl", force=True,
-                        reason="alice's run died")
-    assert ok and forced["previous"]["run_id"] == "run-a"
+                        reason="alice's run died", ttl=6)
+    assert ok and forced["previous"]["run_id"] == "run-a" and forced["took_over"] is None
     assert "alice's run died" in host.file(ROOT + "/.conveyor/history.jsonl").content_string
-    ok, dummy = module(host, "deploy_lock", app_root=ROOT, run_id="run-b", state="absent")
+    # An expired lock is taken over without force, and the takeover recorded.
+    host.run("sleep 6")
+    ok, taken = module(host, "deploy_lock", app_root=ROOT, run_id="run-c", owner="carol@ctl")
+    assert ok and taken["stale"] is True and taken["previous"]["run_id"] == "run-b"
+    assert taken["took_over"].startswith("it expired at")
+    assert '"action": "lock_takeover"' in host.file(ROOT + "/.conveyor/history.jsonl").content_string
+    ok, dummy = module(host, "deploy_lock", app_root=ROOT, run_id="run-c", state="absent")
     assert ok and not host.file(ROOT + "/.conveyor/deploy.lock").exists
+    assert host.run("ls -A %s/.conveyor" % ROOT).stdout.split() == ["history.jsonl"]
 
 
 def test_check_mode_writes_nothing(host):
@@ -90,7 +95,7 @@ def test_check_mode_writes_nothing(host):
     assert ok and switched["changed"]
     ok, pruned = module(host, "release", check=True, app_root=ROOT, state="pruned", keep=1)
     assert ok and pruned["removed"] == ["r-1.0.0"]
-    ok, dummy = module(host, "deploy_lock", check=True, app_root=ROOT, run_id="run-c")
+    ok, dummy = module(host, "deploy_lock", check=True, app_root=ROOT, run_id="run-d")
     assert ok
     assert host.run("find %s -printf '%%p %%s %%T@\\n' | sort" % ROOT).stdout == before
 

@@ -159,6 +159,24 @@ def test_an_unwritable_required_log_stops_the_run_before_it_starts(load_callback
     assert "required" in display.errors[0] and "Nothing was changed" in display.errors[0]
 
 
+@pytest.mark.parametrize("required", [True, False])
+def test_a_log_whose_last_line_is_garbage_names_the_line_and_a_required_log_refuses_the_run(load_callback, tmp_path,
+                                                                                            signals, required):
+    path = tmp_path / "log.jsonl"
+    _changelog.ChangeLogFile(str(path)).append({"run_id": "r1", "kind": "deploy"})
+    with open(path, "a") as handle:
+        handle.write("garbage\n")
+    plugin, display = load_callback("conveyor.deploy.changelog", path=str(path), required=required)
+    if required:
+        with pytest.raises(SystemExit):
+            plugin.v2_playbook_on_start(Playbook("deploy.yml"))
+        assert "line 2 of %s, the last one, is not a sealed record" % path in display.errors[0]
+        assert "Nothing was changed" in display.errors[0]
+    else:
+        plugin.v2_playbook_on_start(Playbook("deploy.yml"))
+        assert "line 2 of" in display.warnings[0] and "will not be recorded" in display.warnings[0]
+
+
 def test_check_mode_runs_are_recorded_as_previews(changelog, monkeypatch):
     plugin, _display, path = changelog
     plugin.recorder.check_mode = True

@@ -103,6 +103,47 @@ def test_sink_failures_never_reveal_the_url_or_token(silent_url):
         assert TOKEN not in detail and "127.0.0.1" not in detail
 
 
+@pytest.fixture
+def garbage_url():
+    """An endpoint that answers every connection with bytes that are not HTTP."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    stop = threading.Event()
+
+    def serve():
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, dummy = listener.accept()
+            except OSError:
+                continue
+            conn.recv(65536)
+            conn.sendall(b"\x00\x01 not HTTP\r\n\r\n")
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield "http://127.0.0.1:%d/hook" % listener.getsockname()[1]
+    stop.set()
+    thread.join(2)
+    listener.close()
+
+
+def test_an_answer_that_is_not_http_is_a_failed_post_and_later_posts_still_go(garbage_url, receiver):
+    ok, detail = notify.WebhookSink("generic", garbage_url, timeout=1, retries=1, backoff=0).post({})
+    assert not ok and detail == "BadStatusLine after 2 attempts"
+    warnings = []
+    dispatcher = notify.Dispatcher([notify.WebhookSink("generic", garbage_url, timeout=1, retries=0, backoff=0),
+                                    notify.WebhookSink("generic", receiver.url, timeout=1, retries=0, backoff=0)],
+                                   warnings.append)
+    for event in ("started", "ended"):
+        dispatcher.submit(event, {"event": event}, event)
+    assert dispatcher.close(10)
+    assert [request["body"]["event"] for request in receiver.requests] == ["started", "ended"]
+    assert len(warnings) == 2 and "BadStatusLine" in warnings[0]
+
+
 def test_a_silent_endpoint_costs_the_run_only_the_drain_timeout(load_callback, silent_url):
     plugin, display = load_callback("conveyor.deploy.notify", url=silent_url, timeout=5, retries=0, drain_timeout=0.3)
     plugin.v2_playbook_on_start(Playbook("deploy.yml"))

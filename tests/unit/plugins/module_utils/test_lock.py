@@ -84,3 +84,47 @@ def test_remove_lock_compares_before_it_deletes(tmp_path):
 def test_takeover_reason(params, now, expected):
     held = _lock.new_lock("dead", "bob@ctl", 7, 3600, T0)
     assert _lock.takeover_reason(held, params, now) == expected
+
+
+class Layout(object):
+    def __init__(self, root):
+        self.root = str(root)
+        self.lock = str(root / "deploy.lock")
+        self.history = str(root / "history.jsonl")
+        self.meta = str(root)
+
+    def ensure_dirs(self):
+        pass
+
+
+def params(run_id, **extra):
+    return dict({"run_id": run_id, "owner": "a@ctl", "pid": 1, "ttl": 600, "force": False, "reason": None}, **extra)
+
+
+def test_of_two_runs_started_together_the_older_waits_for_the_younger_to_go_and_the_younger_gives_up(tmp_path):
+    layout = Layout(tmp_path)
+    older, newer = "20261203T120000Z-aaaaaaaa", "20261203T120000Z-bbbbbbbb"
+    assert _lock.younger({"run_id": newer}, older) and not _lock.younger({"run_id": older}, newer)
+    _lock.acquire(layout, params(newer))
+    waited = []
+
+    def sleep(seconds):
+        # The younger run aborts and releases its lock while the older one waits.
+        waited.append(seconds)
+        if len(waited) == 3:
+            _lock.release(layout, params(newer))
+
+    taken = _lock.acquire(layout, params(older, wait_younger=30), sleep=sleep)
+    assert taken["lock"]["run_id"] == older and len(waited) == 3
+    with pytest.raises(_lock.ReleaseError) as err:
+        _lock.acquire(layout, params(newer, wait_younger=30), sleep=lambda s: pytest.fail("the younger run waited"))
+    assert "held by run %s" % older in err.value.msg
+
+
+def test_the_older_run_waits_only_so_long(tmp_path):
+    layout = Layout(tmp_path)
+    _lock.acquire(layout, params("20261203T120000Z-bbbbbbbb"))
+    ticks = iter(range(0, 1000, 10))
+    with pytest.raises(_lock.ReleaseError):
+        _lock.acquire(layout, params("20261203T120000Z-aaaaaaaa", wait_younger=30), clock=lambda: next(ticks),
+                      sleep=lambda s: None)

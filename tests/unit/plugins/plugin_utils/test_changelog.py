@@ -92,11 +92,17 @@ def test_a_line_that_is_not_json_is_found(log):
     assert not ok and count == 3 and "line 4 is not JSON" in message
 
 
-def test_appending_after_a_damaged_tail_refuses(log):
-    with open(log, "a") as handle:
-        handle.write("garbage\n")
-    with pytest.raises(_changelog.ChainError, match="run the verify command"):
-        _changelog.ChangeLogFile(str(log)).append(record(4))
+@pytest.mark.parametrize("garbage", ["garbage\n", '{"seq": 4, "run_id": "cut short', "\xff\xfe\n"],
+                         ids=["text", "half-written", "not-utf8"])
+def test_a_damaged_last_line_is_named_before_the_run_and_refused_at_append(log, garbage):
+    with open(log, "a", encoding="latin-1") as handle:
+        handle.write(garbage)
+    sink = _changelog.ChangeLogFile(str(log))
+    problem = sink.problem()
+    assert problem.startswith("line 4 of %s, the last one, is not a sealed record" % log), problem
+    assert "tools/conveyor-changelog verify" in problem
+    with pytest.raises(_changelog.ChainError, match="line 4 of"):
+        sink.append(record(4))
 
 
 def test_appends_continue_the_chain_across_writers(log):

@@ -148,6 +148,21 @@ def test_rows_and_verdict_of_a_recovered_deploy():
     assert "app03 failed (its gate failed)" in message and "The fleet was rolled back" in message
 
 
+def test_a_fleet_rollback_that_could_not_move_a_host_leaves_its_row_on_the_release_it_runs():
+    run = deploy_run()
+    rows = dict(record(run, {"app01": "deployed", "app02": "deployed"}, 1)["hosts"],
+                **record(run, {"app03": "not_started", "app04": "not_started"}, 2)["hosts"])
+    back = {"app01": {"outcome": "not_started", "reason": "drain: cannot talk to the runtime API"},
+            "app02": {"outcome": "rolled_back", "reason": "", "gate_s": 1.0}}
+    by = {row["host"]: row for row in _rollout.final_rows(run, rows, back)}
+    assert (by["app01"]["outcome"], by["app01"]["to"]) == ("deployed", "2.0.0")
+    assert by["app01"]["reason"] == "the fleet rollback could not move it back: drain: cannot talk to the runtime API"
+    assert (by["app02"]["outcome"], by["app02"]["to"]) == ("rolled_back", "1.0.0")
+    failed, message = _rollout.verdict(run, list(by.values()))
+    assert failed and "The fleet was rolled back" not in message
+    assert "The fleet rollback did not finish: app01 still runs 2.0.0." in message
+
+
 def test_a_failed_first_deploy_never_claims_a_fleet_rollback():
     run = deploy_run(hosts=["app01"], policy={"batches": [1], "min_healthy_percent": 0})
     rows = record(run, {"app01": "failed"}, 1)["hosts"]
