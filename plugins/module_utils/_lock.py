@@ -133,8 +133,8 @@ def acquire(layout, params, check_mode=False, clock=time.monotonic, sleep=time.s
 
     Two runs started together each lock some hosts first; each then finds a host locked by the
     other. The younger run gives up at once (and releases its locks as it aborts); the older one
-    waits for those locks to go, so exactly one of them proceeds. Raises ReleaseError naming the
-    holder otherwise (see ``_acquire``).
+    waits for those locks to go, so they never both abort. Raises ReleaseError naming the holder
+    otherwise (see ``_acquire``).
     """
     deadline = clock() + float(params.get("wait_younger") or 0)
     while True:

@@ -20,9 +20,12 @@ description:
     run object from what each host reported - its move (from, to and back), whether it moves, and the batches as
     host lists of the hosts that move. A host that could not be prepared, or hosts that disagree on a rollback
     target, abort the run (RV(aborted)); the finish play then releases the locks and fails the run.
+  - Hosts whose lock was taken over from a run that died (RV(takeovers)) move first; when there are such hosts, the
+    commit reads the backend once (the task is delegated to the load balancer) so that those the dead run left out of
+    rotation go before the others.
   - Register the commit step as C(rolling_run); the rollout plays, the lookup M(conveyor.deploy.rollout) and the other
     rollout steps read it, and nothing rebuilds it.
-  - An action plugin that runs on the controller only; it contacts no host.
+  - An action plugin that runs on the controller; it contacts no host, except the load balancer once in the repair case above.
 author:
   - conveyor.deploy developers (@conveyor-deploy)
 extends_documentation_fragment:
@@ -221,6 +224,15 @@ actor:
   sample: alice@ci01
 moves:
   description: Each host's move - C(from), C(to), C(back) (release_id and version), C(lb_name), C(skip_reason).
+  returned: when O(step=commit)
+  type: dict
+takeovers:
+  description: The runs that died whose locks this run took over - C(run_id), C(reason), C(owner), C(started_at), C(hosts).
+  returned: when O(step=commit)
+  type: list
+  elements: dict
+controller:
+  description: The ansible-playbook process of the run (C(host), C(boot_id), C(pid), C(pid_start)), as its locks record it.
   returned: when O(step=commit)
   type: dict
 work:
