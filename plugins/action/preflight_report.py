@@ -63,9 +63,14 @@ class ActionModule(ActionBase):
         hostvars = task_vars.get("hostvars") or {}
         rows = {}
         me = _holder.identity()
+        verdicts = {}
 
         def judge(lock):
-            return _holder.dead_reason(lock, me)
+            # One verdict per holder: proving a run dead scans this controller's processes.
+            key = (lock.get("run_id"), str(lock.get("controller")))
+            if key not in verdicts:
+                verdicts[key] = _holder.dead_reason(lock, me)
+            return verdicts[key]
 
         for host in hosts:
             found = hostvars[host].get(args["host_var"])
