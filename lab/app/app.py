@@ -7,7 +7,8 @@ through the ``BEHAVIOUR`` file packed beside this script: ``healthy``,
 (unhealthy on those hosts only), ``crash`` (never starts) or ``plain``: like most
 third-party apps, ``/health`` answers plain ``Ok`` and no header or route reports the
 version (only the ``/`` page names it), or ``healthz`` (its health endpoint is
-``/healthz``; ``/health``, which the lab's HAProxy checks, answers 404). ``SIGHUP`` makes it re-execute itself from its
+``/healthz``; ``/health``, which the lab's HAProxy checks, answers 404), or ``hang`` (it
+accepts connections and never answers one). ``SIGHUP`` makes it re-execute itself from its
 command line, as the lab's reload strategy (ExecReload) asks.
 """
 import json
@@ -57,6 +58,10 @@ class Handler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_GET(self):  # noqa: N802
+        if BEHAVIOUR == "hang":
+            # Stuck before it is ready (a dependency that never answers): the request is held, not answered.
+            time.sleep(3600)
+            return
         path = self.path.split("?", 1)[0]
         if BEHAVIOUR == "healthz" and path in ("/health", "/healthz"):
             # Its health endpoint is /healthz: /health, which the lab's HAProxy checks, is not found.

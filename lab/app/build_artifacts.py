@@ -3,7 +3,8 @@
 Versions 1.0.0, 1.1.0 and 2.0.0 are healthy; 3.0.0 is healthy but reports no version
 (``/health`` answers plain ``Ok``); 6.7.0 is healthy at ``/healthz`` but answers 404 at ``/health``,
 where the lab's HAProxy checks; 6.6.6 starts but fails its health
-check; 6.6.7 never starts; 6.6.8 fails its health check only on app03 and app04;
+check; 6.6.7 never starts; 6.6.8 fails its health check only on app03 and app04; 6.5.0 starts and
+accepts connections but never answers one (a process stuck before it is ready);
 6.6.9 is hostile: besides a working app, its members climb out of the release through
 earlier symlinks (to /etc, to the app root) and write through a hard link, shapes that a
 purely textual member check lets through.  Each tarball carries ``--mb`` MiB of incompressible,
@@ -27,6 +28,8 @@ VERSIONS = {
     "6.7.0": "healthz",
     "6.6.6": "unhealthy",
     "6.6.7": "crash",
+    # Listens, accepts, never answers: a health probe that waits for ever unless something bounds it.
+    "6.5.0": "hang",
     # Healthy on the first hosts, broken on app03 and app04: a failure in a later batch.
     "6.6.8": "unhealthy-on:app03,app04",
     "6.6.9": "hostile",

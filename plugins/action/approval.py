@@ -14,7 +14,7 @@ from ansible.errors import AnsibleError
 from ansible.module_utils.urls import open_url
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.conveyor.deploy.plugins.plugin_utils import _governance
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _governance, _inputs
 
 ARGUMENT_SPEC = {
     "change_id": {"type": "str", "default": ""},
@@ -24,6 +24,7 @@ ARGUMENT_SPEC = {
     "path": {"type": "path"},
     "url": {"type": "str"},
     "url_token": {"type": "str", "no_log": True},
+    "ca_path": {"type": "path"},
     "timeout": {"type": "float", "default": 10},
     "deployer": {"type": "str"},
     "environment": {"type": "str"},
@@ -53,20 +54,32 @@ def from_mapping(data, change_id, where):
     return dict(found, change_id=change_id)
 
 
-def fetch_url(url, change_id, token, timeout, opener=open_url):
-    """The approval the endpoint returns for change_id."""
+def fetch_url(url, change_id, token, timeout, opener=open_url, ca_path=None):
+    """The approval the endpoint returns for change_id: over https only, and never following a redirect.
+
+    A redirect would carry the token to wherever the endpoint points, so it is an error that says where
+    to point approval_url instead (without printing the target, which may carry a key).
+    """
+    problems = _inputs.approval_url_problems(url)
+    if problems:
+        raise ApprovalNotFound("; ".join(problems))
     quoted = urllib.parse.quote(change_id, safe="")
     target = url.replace("{change_id}", quoted) if "{change_id}" in url else url.rstrip("/") + "/" + quoted
     headers = {"Accept": "application/json"}
     if token:
         headers["Authorization"] = "Bearer " + token
     try:
-        with opener(target, headers=headers, timeout=timeout, method="GET") as response:
+        with opener(target, headers=headers, timeout=timeout, method="GET", follow_redirects="none",
+                    validate_certs=True, ca_path=ca_path) as response:
             body = json.loads(response.read().decode("utf-8"))
     except Exception as exc:  # pylint: disable=broad-except
         code = getattr(exc, "code", None)
         if code == 404:
             raise ApprovalNotFound("the approvals endpoint knows no change %s (HTTP 404)" % change_id)
+        if isinstance(code, int) and 300 <= code < 400:
+            raise ApprovalNotFound("the approvals endpoint answered change %s with a redirect (HTTP %d), which is "
+                                   "not followed (the token would go with it): set approval_url to the final "
+                                   "address" % (change_id, code))
         # Neither the URL (it may carry a key) nor the token is put in the message.
         raise ApprovalNotFound("the approvals endpoint did not answer for change %s (%s)"
                                % (change_id, ("HTTP %s" % code) if code else type(exc).__name__))
@@ -112,7 +125,8 @@ def decide(args, deployer, load_file):
         else:
             if not args["url"]:
                 raise ApprovalNotFound("source=url needs url (the approvals endpoint)")
-            approval = fetch_url(args["url"], change_id, args["url_token"], args["timeout"])
+            approval = fetch_url(args["url"], change_id, args["url_token"], args["timeout"],
+                                 ca_path=args.get("ca_path"))
         result.update(judge(args, approval, deployer, now))
     except (ApprovalNotFound, _governance.SpecError) as exc:
         result.update(changed=False, valid=False, reason=str(exc), approval={"change_id": change_id},

@@ -84,7 +84,8 @@ class ActionModule(ActionBase):
         if "signature" in checks:
             fleet.append(_checklist.signature_row(signature.get("required"), signature.get("key"),
                                                   signature.get("fetched"), signature.get("gpg"),
-                                                  self.published_sha256(hosts, hostvars, args["host_var"])))
+                                                  self.published_sha256(hosts, hostvars, args["host_var"]),
+                                                  fingerprint=signature.get("fingerprint") or ""))
         found = _checklist.results(fleet, rows, hosts)
         _runinfo.say(display, "\n".join(check_table(found, "host / check", "host")))
         refusal = _checklist.refusal(found)
@@ -106,8 +107,7 @@ class ActionModule(ActionBase):
         names = set()
         for host, found in rows.items():
             if any(row.get("check") == "lock" and row.get("passed") and row.get("lock") for row in found):
-                name = str((hostvars.get(host) or {}).get("app_lb_server") or host)
-                names.add(host if "{" in name else name)
+                names.add(_rollout.lb_server_of(hostvars, host))
         return names
 
     def capacity(self, args, hosts, task_vars, repairs=()):
@@ -122,9 +122,10 @@ class ActionModule(ActionBase):
             answer = self._execute_module(module_name="conveyor.deploy.haproxy_info",
                                           module_args={"socket": lb["socket"], "backend": lb["backend"]},
                                           task_vars=task_vars)
+        hostvars = task_vars.get("hostvars") or {}
         return _checklist.capacity_row(bool(lb.get("enabled")), answer, (plan["sizes"] or [1])[0],
                                        plan["required_serving"], args["min_healthy_percent"], lb.get("backend"),
-                                       repairs)
+                                       repairs, names={host: _rollout.lb_server_of(hostvars, host) for host in hosts})
 
     @staticmethod
     def published_sha256(hosts, hostvars, host_var):

@@ -93,8 +93,11 @@ class ActionModule(ActionBase):
                                      % (me.get("pid"), run["run_id"]))
         # A run started at the same time gives up at once on this run's locks and releases its own while it
         # aborts, which takes a few seconds: wait that long for it.
-        return {"owner": run["actor"], "ttl": args["lock_ttl"], "pid": me["pid"], "controller": me,
-                "wait_younger": YOUNGER_RUN_WAIT}
+        options = {"owner": run["actor"], "ttl": args["lock_ttl"], "pid": me["pid"], "controller": me,
+                   "wait_younger": YOUNGER_RUN_WAIT}
+        if run.get("changelog_anchor"):
+            options["changelog_anchor"] = run["changelog_anchor"]
+        return options
 
     def call_locking(self, **steps):
         """One host_steps execution; again, taking the lock over, when it failed on the lock of a dead run.
@@ -122,6 +125,11 @@ class ActionModule(ActionBase):
 
     def prepare(self, run, args, host):
         """Inspect, (probe,) lock, stage and run the after_stage hooks: one module execution."""
+        refused = (run.get("gates") or {}).get("refused")
+        if refused:
+            # Production's window and approval, judged by the plan: whatever the checklist ran, no host changes.
+            raise _rollout.PlanError("This production deploy is refused by its gates, which the rollout enforces "
+                                     "whatever the checklist ran: %s" % refused)
         stage = dict(args["stage"], release_id=run["release_id"], version=run["version"], staged_by=run["actor"],
                      run_id=run["run_id"])
         steps = {"app_root": args["app_root"], "run_id": run["run_id"], "lock": self.lock_options(run, args),

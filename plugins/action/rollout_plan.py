@@ -9,11 +9,17 @@ from __future__ import annotations
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.conveyor.deploy.plugins.action import approval as approval_action
+from ansible_collections.conveyor.deploy.plugins.action.deploy_window import decide as window_decision
 from ansible_collections.conveyor.deploy.plugins.module_utils import _proof
-from ansible_collections.conveyor.deploy.plugins.plugin_utils import _holder, _inputs, _rollout, _runinfo
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import (
+    _changelog, _governance, _holder, _inputs, _rollout, _runinfo,
+)
 
 display = Display()
 
+APPROVAL_OPTIONS = ("change_id", "approver", "expires_at", "source", "path", "url", "url_token", "ca_path",
+                    "timeout")
 ARGUMENT_SPEC = {
     "step": {"type": "str", "choices": ["plan", "commit"], "default": "plan"},
     "kind": {"type": "str", "choices": ["deploy", "rollback"], "default": "deploy"},
@@ -30,7 +36,7 @@ ARGUMENT_SPEC = {
     "drain_timeout": {"type": "float", "default": 60},
     "up_timeout": {"type": "float", "default": 60},
     "mark_up": {"type": "bool", "default": True},
-    "windows": {"type": "dict", "default": {}},
+    "windows": {"type": "raw", "default": {}},
     "window_now": {"type": "str", "default": ""},
     "override_reason": {"type": "str", "default": ""},
     "environment": {"type": "str", "default": "this environment"},
@@ -41,6 +47,9 @@ ARGUMENT_SPEC = {
     "not_release_fault": {"type": "bool", "default": False},
     "hooks": {"type": "dict", "default": {}},
     "inputs": {"type": "dict", "default": {}},
+    # Where production's approval is read from: the approval module's options (the rollout judges it itself).
+    "approval": {"type": "dict", "default": {}, "options": {
+        name: dict(spec) for name, spec in approval_action.ARGUMENT_SPEC.items() if name in APPROVAL_OPTIONS}},
     "prepared": {"type": "str", "default": "__rolling_prepare"},
 }
 
@@ -54,10 +63,20 @@ def input_problems(args, hosts=()):
     if kind == "deploy":
         found += _inputs.version_problems(args.get("version"), inputs.get("version_type") or "")
     found += _inputs.app_root_problems(args["app_root"])
+    if args.get("windows"):
+        found += _governance.spec_problems(args["windows"])
+    if kind == "deploy" and inputs.get("is_production") and args.get("window_now"):
+        found.append("deploy_window_now is %s, but this is production: its window is judged by the controller's "
+                     "clock. Remove -e deploy_window_now (in an emergency, give -e override_reason=... with an "
+                     "approval)" % args["window_now"])
+    if kind == "deploy" and (args.get("approval") or {}).get("url"):
+        found += _inputs.approval_url_problems(args["approval"]["url"])
     if args["keep_releases"] < 1:
         found.append("rolling_keep_releases is %d: keep at least 1 release" % args["keep_releases"])
     if args["lb"].get("enabled") and not inputs.get("lb_host_known", True):
         found.append("%s_lb_host '%s' is not in the inventory: add it to the lb group" % (prefix, args["lb"].get("host")))
+    if args["lb"].get("enabled"):
+        found += _inputs.lb_name_problems(args["lb"].get("backend"), inputs.get("lb_servers") or {}, prefix)
     found += _inputs.batch_problems(args["batches"], args["min_healthy_percent"], prefix + "_batches")
     if kind == "deploy":
         found += _inputs.artifact_problems(inputs.get("artifact_url"), inputs.get("artifact_sha256"),
@@ -78,6 +97,32 @@ def input_problems(args, hosts=()):
         found += _inputs.lock_problems(inputs["lock_ttl"], count, args["drain_timeout"],
                                        (inputs.get("health") or {}).get("timeout", 0), args["bake_seconds"])
     return found + _rollout.hook_problems(args.get("hooks") or {})
+
+
+def production_gates(args, deployer, load_file):
+    """The window and the approval of a production deploy, judged by the rollout itself.
+
+    The checklist reports them too, but --skip-tags or a shorter preflight_checks list can leave it
+    out; these verdicts go into the run object, and every host refuses to prepare while ``refused``
+    says why. Not for rollbacks (they need a reason in production) nor outside production.
+    """
+    if args["kind"] != "deploy" or not args["inputs"].get("is_production"):
+        return {"enforced": False, "refused": ""}
+    environment = args["environment"]
+    window = window_decision({"windows": args["windows"] or {}, "environment": environment, "now": None,
+                              "clock_start": None, "override_reason": args["override_reason"],
+                              "fail_when_closed": False})
+    options = {name: spec.get("default") for name, spec in approval_action.ARGUMENT_SPEC.items()}
+    options.update((name, value) for name, value in (args.get("approval") or {}).items() if value not in (None, ""))
+    options.update(environment=environment, required=True, now=None, fail_on_invalid=False, deployer=deployer)
+    verdict = approval_action.decide(options, deployer, load_file)
+    refused = [text for ok, text in ((window["allowed"], window["msg"]), (verdict["valid"], verdict["msg"])) if not ok]
+    return {"enforced": True,
+            "window": {key: window.get(key) for key in ("allowed", "overridden", "rule", "reason")},
+            "approval": {"valid": verdict["valid"], "reason": verdict["reason"],
+                         "change_id": (verdict.get("approval") or {}).get("change_id") or "",
+                         "approver": (verdict.get("approval") or {}).get("approver") or ""},
+            "refused": "; ".join(refused)}
 
 
 def plan(args, hosts, extra_vars, run_id=None, now=None):
@@ -109,6 +154,9 @@ def plan(args, hosts, extra_vars, run_id=None, now=None):
     # record, and how a worker left running after that process was killed knows not to take one.
     run["controller"] = _holder.identity()
     run["hooks"] = dict(args.get("hooks") or {})
+    run["gates"] = {"enforced": False, "refused": ""}
+    # The change log's head as this run found it (when the changelog callback is on): each host it locks keeps it.
+    run["changelog_anchor"] = _changelog.published_head()
     return run
 
 
@@ -126,11 +174,16 @@ class ActionModule(ActionBase):
         try:
             if args["step"] == "plan":
                 hosts = list(task_vars.get("ansible_play_hosts_all") or [])
+                hostvars = task_vars.get("hostvars") or {}
+                args["inputs"] = dict(args["inputs"], lb_servers={
+                    host: _rollout.lb_server_of(hostvars, host) for host in hosts})
                 # The process's run id, unless an earlier run of this playbook (one that deploys twice) took it.
                 earlier = (task_vars.get(_rollout.RUN_VAR) or {}).get("run_id")
                 run_id = _runinfo.shared_run_id()
                 run = plan(args, hosts, self._extra_vars(task_vars),
                            run_id=_runinfo.new_run_id() if run_id == earlier else run_id)
+                run["gates"] = production_gates(args, approval_action.deployer_of({}, task_vars),
+                                                self._loader.load_from_file)
             else:
                 run = _rollout.run_from(task_vars, planned=True)
                 hostvars = task_vars.get("hostvars") or {}

@@ -18,6 +18,10 @@ description:
     censored message and the pre-deployment checklist's results.
   - Each record carries the sha256 of the record before it and of itself, so an edited, removed or reordered record
     is found by C(tools/conveyor-changelog verify).
+  - Against truncation, emptying or resealing, each run leaves anchors (the log's last C(seq) and C(record_sha256)
+    as the run found it) where the log's owner cannot rewrite them - the history of every host the run locks, and
+    every C(conveyor.deploy.notify) payload (C(changelog_head)); C(playbooks/changelog_verify.yml) checks the log
+    against the hosts' anchors and names any that disagrees.
   - Runs that use none of the collection's roles or modules are not recorded.
   - Honours C(no_log) (task-level, per result and per loop item) and drops module invocations; extra vars are never
     copied, except the change fields and AWX job fields named above.
@@ -327,6 +331,8 @@ class CallbackModule(CallbackBase):
         self._watch_signals()
         problem = self.sink.problem()
         if problem is None:
+            # The head as this run finds it: the rollout leaves it in each host's history, notify in each payload.
+            _changelog.publish_head(_changelog.head(self.sink.path))
             return
         if self.get_option("required"):
             self._display.error("conveyor.deploy.changelog: the change log is required and %s. Nothing was changed. "
@@ -458,6 +464,7 @@ class CallbackModule(CallbackBase):
         except (OSError, _changelog.ChainError) as exc:
             say("[WARNING]: conveyor.deploy.changelog: could not write the record: %s" % exc)
             return
+        _changelog.publish_head({"seq": sealed["seq"], "sha256": sealed["record_sha256"]})
         message = "conveyor.deploy.changelog: %s %s recorded as record %d in %s (sha256 %s)" % (
             sealed["kind"], sealed["outcome"], sealed["seq"], self.sink.path, sealed["record_sha256"][:16])
         if self.report_dir and report:

@@ -111,7 +111,7 @@ import urllib.error
 from ansible.module_utils.urls import Request, make_context
 from ansible.plugins.callback import CallbackBase
 
-from ansible_collections.conveyor.deploy.plugins.plugin_utils import _rollout, _runinfo
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _changelog, _rollout, _runinfo
 
 SECRET_VARS = {"url": "conveyor_notify_url", "slack_url": "conveyor_notify_slack_url", "token": "conveyor_notify_token"}
 
@@ -264,6 +264,10 @@ class CallbackModule(CallbackBase):
                    "application": context.get("application"), "environment": context.get("environment"),
                    "version": context.get("version"), "actor": _runinfo.actor(self.run["extra"]),
                    "at": _runinfo.stamp(_runinfo.utcnow()), "text": text}
+        head = _changelog.published_head()
+        if head is not None:
+            # An anchor of the change log outside it: its last record when this event was sent.
+            payload["changelog_head"] = head
         payload.update(details)
         self.dispatcher.submit(event, payload, text)
 

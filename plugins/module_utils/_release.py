@@ -359,9 +359,15 @@ def read_manifest(release_dir):
         return None
 
 
-def write_json_atomic(path, data, mode=0o644):
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+def write_json_atomic(path, data, mode=0o644, scratch_dir=None, prefix=TMP_PREFIX):
+    """Write ``path`` whole or not at all: a temporary file renamed over it.
+
+    ``scratch_dir`` holds the temporary file (same file system as ``path``): a manifest's goes beside
+    its release, never inside it, so an interrupted write cannot leave a file that breaks the
+    release's content digest. Leftovers there are removed by pruning (``leftover_temporaries``).
+    """
+    directory = scratch_dir or os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=directory)
     try:
         with os.fdopen(fd, "w") as handle:
             json.dump(data, handle, indent=2, sort_keys=True)
@@ -372,6 +378,36 @@ def write_json_atomic(path, data, mode=0o644):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+MANIFEST_SCRATCH = TMP_PREFIX + "manifest-"
+DOWNLOAD_SCRATCH = TMP_PREFIX + "download-"
+
+
+def write_manifest(layout, release_id, manifest):
+    """Rewrite a release's manifest; the temporary file lives in releases/, beside the release."""
+    write_json_atomic(os.path.join(layout.release_dir(release_id), MANIFEST), manifest, scratch_dir=layout.releases,
+                      prefix=MANIFEST_SCRATCH)
+
+
+def leftover_temporaries(layout):
+    """What interrupted writes left behind: downloads and manifest rewrites in releases/, and a
+    half-made ``current`` link in app_root. Never a directory (an unfinished staging directory is an
+    incomplete release, which pruning removes as one) and never anything the lock holder could be
+    writing now: pruning runs under the deploy lock, after staging.
+    """
+    found = []
+    if os.path.isdir(layout.releases):
+        for name in sorted(os.listdir(layout.releases)):
+            path = os.path.join(layout.releases, name)
+            if name.startswith((MANIFEST_SCRATCH, DOWNLOAD_SCRATCH)) and not os.path.isdir(path):
+                found.append(path)
+    if os.path.isdir(layout.root):
+        for name in sorted(os.listdir(layout.root)):
+            path = os.path.join(layout.root, name)
+            if name.startswith(".current.tmp-") and os.path.islink(path):
+                found.append(path)
+    return found
 
 
 def tree_digest(root, exclude=(MANIFEST,)):
@@ -575,7 +611,7 @@ def activate_release(layout, release_id, owner="root", verify_content=True, forc
     manifest["activated_reason"] = reason
     manifest["activated_from"] = current_id
     manifest["activated_run"] = run_id
-    write_json_atomic(os.path.join(layout.release_dir(release_id), MANIFEST), manifest)
+    write_manifest(layout, release_id, manifest)
     append_history(layout, "activate", release_id, manifest.get("version"), run_id=run_id,
                    previous=current_id, forced=force or None)
     return dict(changed=True, diff=diff, release=manifest, previous=previous,
@@ -595,6 +631,6 @@ def mark_release(layout, release_id, state, reason=None, run_id=None, check_mode
     if reason:
         manifest["reason"] = reason
     if not check_mode:
-        write_json_atomic(os.path.join(rel_dir, MANIFEST), manifest)
+        write_manifest(layout, release_id, manifest)
         append_history(layout, "mark_" + state, release_id, manifest.get("version"), run_id=run_id, reason=reason)
     return dict(changed=True, diff=diff, release=manifest, msg="marked release %s %s" % (release_id, state))

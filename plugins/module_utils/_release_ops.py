@@ -25,10 +25,10 @@ from ansible.module_utils.urls import fetch_url
 
 from ansible_collections.conveyor.deploy.plugins.module_utils._lock import is_stale, read_lock
 from ansible_collections.conveyor.deploy.plugins.module_utils._release import (
-    MANIFEST, MANIFEST_FORMAT, TMP_PREFIX, Layout, ReleaseError, activate_release, append_history,
+    DOWNLOAD_SCRATCH, MANIFEST, MANIFEST_FORMAT, TMP_PREFIX, Layout, ReleaseError, activate_release, append_history,
     app_root_problem, harden_tree, isoformat, list_releases, manifest_problems, mark_release, member_problems,
-    normalise_sha256, path_parts, policy_violations, previous_good, read_manifest, release_id_problem, select_prune,
-    tree_digest, utcnow, write_json_atomic,
+    leftover_temporaries, normalise_sha256, path_parts, policy_violations, previous_good, read_manifest,
+    release_id_problem, select_prune, tree_digest, utcnow, write_json_atomic,
 )
 
 CHUNK = 1 << 20
@@ -105,7 +105,7 @@ def expected_checksum(module, params):
 
 def download(module, params, src, dest_dir):
     """Copy or fetch ``src`` into a temp file in ``dest_dir``; return (path, sha256, size)."""
-    fd, path = tempfile.mkstemp(prefix=TMP_PREFIX + "download-", dir=dest_dir)
+    fd, path = tempfile.mkstemp(prefix=DOWNLOAD_SCRATCH, dir=dest_dir)
     digest = hashlib.sha256()
     size = 0
     try:
@@ -416,7 +416,19 @@ def run(module, params):
         return remove(module, params, layout, [release_id], "remove")
     releases = list_releases(layout)
     chosen = select_prune(releases, layout.current_id(), params["keep"])
-    return remove(module, params, layout, chosen, "prune")
+    result = remove(module, params, layout, chosen, "prune")
+    debris = leftover_temporaries(layout)
+    if debris:
+        if not module.check_mode:
+            for path in debris:
+                os.unlink(path)
+        names = [os.path.relpath(path, layout.root) for path in debris]
+        result["removed_temporaries"] = names
+        result["changed"] = True
+        result["diff"]["before"] += "".join(name + "\n" for name in names)
+        result["msg"] += "; %s %d leftover temporary file(s) of interrupted writes" % (
+            "would remove" if module.check_mode else "removed", len(names))
+    return result
 
 
 def resolve_target(releases, target, current_id):

@@ -58,10 +58,15 @@ options:
     description:
       - With O(source=url), the endpoint. C({change_id}) in it is replaced by the change id (URL-quoted); without it,
         C(/<change id>) is appended. It must answer 200 with the approval as JSON, or 404 for an unknown change.
+      - It must be C(https://) and carry no user or password; a redirect is refused, not followed, since the token
+        would go with it. The certificate is verified (O(ca_path) for a private CA).
     type: str
   url_token:
     description: With O(source=url), a bearer token for the endpoint. Never logged.
     type: str
+  ca_path:
+    description: With O(source=url), a PEM bundle of the CA that signs the endpoint's certificate.
+    type: path
   timeout:
     description: With O(source=url), seconds to wait for the endpoint.
     type: float

@@ -108,6 +108,21 @@ options:
       reason:
         description: Why O(lock.takeover) is safe, recorded in the history with the takeover.
         type: str
+      changelog_anchor:
+        description:
+          - The change log's head as the run found it (C(seq) and C(sha256) of its last record). When the lock is
+            taken, a C(changelog_anchor) line with them goes into the host's history, where the log's owner cannot
+            rewrite it; C(tools/conveyor-changelog verify --anchors) checks the log against it.
+        type: dict
+        suboptions:
+          seq:
+            description: The last record's sequence number (0 for an empty log).
+            type: int
+            required: true
+          sha256:
+            description: The last record's C(record_sha256).
+            type: str
+            required: true
   stage:
     description:
       - Stage a release, given the options of M(conveyor.deploy.release) with
@@ -251,7 +266,9 @@ from ansible_collections.conveyor.deploy.plugins.module_utils._health import HAS
 from ansible_collections.conveyor.deploy.plugins.module_utils._hooks import run_commands
 from ansible_collections.conveyor.deploy.plugins.module_utils._lock import acquire, read_lock, release as release_lock
 from ansible_collections.conveyor.deploy.plugins.module_utils._probe import probe_http
-from ansible_collections.conveyor.deploy.plugins.module_utils._release import Layout, ReleaseError, app_root_problem
+from ansible_collections.conveyor.deploy.plugins.module_utils._release import (
+    Layout, ReleaseError, app_root_problem, append_history,
+)
 from ansible_collections.conveyor.deploy.plugins.module_utils import _release_ops
 
 
@@ -341,12 +358,17 @@ class Steps(object):
 
     def lock(self, options):
         params = dict(options, run_id=self.params["run_id"], force=False)
+        anchor = params.pop("changelog_anchor", None)
         try:
             answer = self.took(acquire(self.layout, params, self.module.check_mode))
         except ReleaseError as exc:
             if exc.context.get("lock"):
                 self.result["lock_held"] = exc.context["lock"]
             raise
+        if anchor and answer.get("changed") and not self.module.check_mode:
+            # The change log's head as this run found it, kept where the log's owner cannot rewrite it.
+            append_history(self.layout, "changelog_anchor", run_id=self.params["run_id"], seq=anchor["seq"],
+                           sha256=anchor["sha256"])
         if answer.get("took_over"):
             self.result["took_over"] = {"run_id": (answer.get("previous") or {}).get("run_id"),
                                         "reason": answer["took_over"], "lock": answer.get("previous")}
@@ -454,6 +476,10 @@ def main():
                 takeover=dict(type="str"),
                 wait_younger=dict(type="int", default=0),
                 reason=dict(type="str"),
+                changelog_anchor=dict(type="dict", options=dict(
+                    seq=dict(type="int", required=True),
+                    sha256=dict(type="str", required=True),
+                )),
             )),
             stage=dict(type="dict"),
             after_stage=dict(type="list", elements="str", default=[]),

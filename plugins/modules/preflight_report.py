@@ -59,7 +59,10 @@ options:
     description: How many backends the load balancer has.
     type: int
   signature:
-    description: C(required), C(key) (whether a key is set), C(fetched) and C(gpg) (the signature tasks' results).
+    description:
+      - C(required), C(key) (whether a key is set), C(fingerprint) (the pinned signer), C(fetched) and C(gpg) (the
+        signature tasks' results). Only a signature whose gpgv status lines say GOODSIG and VALIDSIG by the pinned key
+        (or one of its subkeys) passes.
     type: dict
     default: {}
   host_var:

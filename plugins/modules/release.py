@@ -218,6 +218,14 @@ removed:
   type: list
   elements: str
   sample: [.tmp-20261126T080000Z-1.1.0-abc123, 20261101T090000Z-0.9.0]
+removed_temporaries:
+  description:
+    - With O(state=pruned), what interrupted writes left (a download or a manifest rewrite in C(releases/), a
+      half-made C(current) link), relative to O(app_root); removed, or to be removed in check mode.
+  returned: when O(state=pruned) found any
+  type: list
+  elements: str
+  sample: [releases/.tmp-download-k2j3h4, .current.tmp-4121]
 bytes:
   description: Size of the artifact staged.
   returned: when O(state=staged) and something was staged

@@ -98,13 +98,25 @@ options:
     type: bool
     default: true
   windows:
-    description: Deployment windows (M(conveyor.deploy.deploy_window)), re-checked before each batch of a deploy.
-    type: dict
+    description:
+      - Deployment windows (M(conveyor.deploy.deploy_window)), re-checked before each batch of a deploy. A malformed
+        spec (no day, an unknown day, an unquoted time, a freeze that ends before it starts) is refused here.
+    type: raw
     default: {}
   window_now:
-    description: An injected time for the window; it advances with the run.
+    description:
+      - An injected time for the window; it advances with the run. Refused in production (O(inputs.is_production)),
+        whose window is judged by the controller's clock; elsewhere the change log records it.
     type: str
     default: ""
+  approval:
+    description:
+      - Where a production deploy's approval is read from - the options C(change_id), C(approver), C(expires_at),
+        C(source), C(path), C(url), C(url_token), C(ca_path) and C(timeout) of M(conveyor.deploy.approval).
+      - In production the plan judges the window (at the controller's clock) and this approval itself and keeps the
+        verdicts in RV(run.gates); every host refuses to prepare while either refuses, whatever the checklist ran.
+    type: dict
+    default: {}
   override_reason:
     description: An emergency override of the window.
     type: str
@@ -231,6 +243,13 @@ takeovers:
   returned: when O(step=commit)
   type: list
   elements: dict
+gates:
+  description:
+    - Production's window and approval as the plan judged them - C(enforced) (whether this is a production deploy),
+      C(window) (C(allowed), C(overridden), C(rule), C(reason)), C(approval) (C(valid), C(reason), C(change_id),
+      C(approver)) and C(refused) (why no host may prepare, or empty).
+  returned: when O(step=commit)
+  type: dict
 controller:
   description: The ansible-playbook process of the run (C(host), C(boot_id), C(pid), C(pid_start)), as its locks record it.
   returned: when O(step=commit)

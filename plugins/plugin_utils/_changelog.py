@@ -9,6 +9,12 @@ Each line is one record (one playbook run). A record carries ``seq`` (1, 2, ...)
 the record's canonical JSON. An edited record no longer matches its own digest; a
 removed or reordered record breaks the next record's ``prev_sha256`` or ``seq``.
 
+A chain cannot show what was cut off its end, nor a log emptied or resealed whole. So
+each run also leaves **anchors** where the log's owner cannot quietly rewrite them: the
+head of the log (``seq`` and ``record_sha256`` of its last record) as the run found it,
+in the history of every host the run locks (a ``changelog_anchor`` line), and in every
+webhook payload (``changelog_head``). ``check_anchors`` compares a log with them.
+
 Standard library only: the change log CLI (tools/conveyor-changelog) loads this
 file directly, without Ansible.
 """
@@ -24,6 +30,9 @@ import os
 
 GENESIS = "0" * 64
 SCHEMA = 1
+# The head of the change log, as the changelog callback found it at the start of the run (and after each record
+# it wrote): JSON {"seq", "sha256"}, read by the rollout (the hosts' anchors) and by the notify callback.
+HEAD_ENV = "CONVEYOR_CHANGELOG_HEAD"
 
 # Phase colours of the report's timeline; failures are drawn red whatever the phase.
 PHASE_COLOURS = {
@@ -158,6 +167,84 @@ def _tail(fd, path="the change log"):
                          % (number, path, shown, path))
 
 
+def head(path):
+    """{"seq", "sha256"} of the log's last record ({"seq": 0, "sha256": GENESIS} for an empty or missing log).
+
+    Raises ChainError when the last line is not a sealed record."""
+    if not os.path.exists(path):
+        return {"seq": 0, "sha256": GENESIS}
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        seq, digest = _tail(fd, path)
+    finally:
+        os.close(fd)
+    return {"seq": seq, "sha256": digest}
+
+
+def published_head():
+    """The head the changelog callback of this process published, or None."""
+    try:
+        found = json.loads(os.environ.get(HEAD_ENV) or "null")
+    except ValueError:
+        return None
+    if isinstance(found, dict) and isinstance(found.get("seq"), int) and isinstance(found.get("sha256"), str):
+        return {"seq": found["seq"], "sha256": found["sha256"]}
+    return None
+
+
+def publish_head(found):
+    os.environ[HEAD_ENV] = json.dumps({"seq": int(found["seq"]), "sha256": str(found["sha256"])})
+
+
+def anchors_in(lines, where):
+    """The anchors a text holds: a host's history lines (``changelog_anchor``) or webhook payloads
+    (``changelog_head``), one JSON object per line; each {seq, sha256, where}. Other lines are ignored."""
+    found = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(item, dict):
+            continue
+        anchor = item if item.get("action") == "changelog_anchor" else item.get("changelog_head")
+        if isinstance(anchor, dict) and isinstance(anchor.get("seq"), int) and anchor.get("sha256"):
+            label = where if item.get("action") == "changelog_anchor" else "%s (%s event of run %s)" % (
+                where, item.get("event", "?"), item.get("run_id", "?"))
+            found.append({"seq": anchor["seq"], "sha256": str(anchor["sha256"]),
+                          "where": "%s, line %d" % (label, number)})
+    return found
+
+
+def check_anchors(path, anchors):
+    """(ok, messages): each anchor against the log; a message for each one that disagrees, naming it.
+
+    An anchor says "the log had record ``seq`` with digest ``sha256``" (seq 0: it was empty). The log disagrees
+    when it has no such record (cut off its end, or emptied) or the record has another digest (rewritten or
+    resealed after the anchor was taken).
+    """
+    digests = {0: GENESIS}
+    try:
+        for record in read_records(path):
+            if isinstance(record, dict) and isinstance(record.get("seq"), int):
+                digests[record["seq"]] = record.get("record_sha256")
+    except (OSError, ValueError) as exc:
+        return False, ["cannot read %s: %s" % (path, exc)]
+    last = max(digests)
+    problems = []
+    for anchor in anchors:
+        seq, digest = anchor["seq"], anchor["sha256"]
+        if seq not in digests:
+            problems.append("the anchor in %s says the log had record %d (sha256 %s...), but it ends at record %d: "
+                            "records were cut off its end%s" % (anchor["where"], seq, digest[:16], last,
+                                                                " (the log is empty)" if last == 0 else ""))
+        elif digests[seq] != digest:
+            problems.append("the anchor in %s says record %d had sha256 %s..., the log's has %s...: the log was "
+                            "rewritten or resealed after that anchor was taken"
+                            % (anchor["where"], seq, digest[:16], str(digests[seq])[:16]))
+    return not problems, problems
+
+
 def read_records(path):
     """Every record of a change log, oldest first (no verification)."""
     records = []
@@ -239,6 +326,8 @@ def render_history(records, title="Deployment history"):
             lines.append("- Change: %s, approved by %s" % (change.get("change_id") or "-", change.get("approver") or "-"))
         if change.get("override_reason"):
             lines.append("- Override: %s" % change["override_reason"])
+        if change.get("window_now"):
+            lines.append("- Window judged at the injected time %s, not the clock" % change["window_now"])
         if record.get("interrupted_by"):
             lines.append("- Interrupted: %s" % record["interrupted_by"])
         if record.get("reason"):

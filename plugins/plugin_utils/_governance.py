@@ -32,6 +32,7 @@ except ImportError:  # pragma: no cover - Python < 3.9
 
 UTC = datetime.timezone.utc
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 HORIZON_DAYS = 400
 
 
@@ -40,6 +41,9 @@ class SpecError(ValueError):
 
 
 def timezone(name):
+    if not isinstance(name, str):
+        raise SpecError("deploy_windows.timezone: %r is not a timezone name: quote an IANA name such as "
+                        "\"Europe/Berlin\"" % (name,))
     if zoneinfo is None:
         raise SpecError("deploy_windows.timezone needs Python 3.9 or later (zoneinfo)")
     try:
@@ -52,6 +56,8 @@ def parse_instant(value, tz, field):
     """A datetime from an ISO 8601 string (local to tz when it has no offset) or a datetime."""
     if isinstance(value, datetime.datetime):
         moment = value
+    elif value in (None, ""):
+        raise SpecError("%s is missing: give an ISO 8601 date and time such as 2026-12-20T00:00" % field)
     else:
         try:
             moment = datetime.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
@@ -63,6 +69,10 @@ def parse_instant(value, tz, field):
 
 
 def _clock(value, field):
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML 1.1 reads an unquoted 16:00 as the base-60 number 960.
+        raise SpecError("%s: %r is a number, not a time of day: YAML read an unquoted %02d:%02d as a number; "
+                        "quote it (\"%02d:%02d\")" % (field, value, value // 60, value % 60, value // 60, value % 60))
     try:
         hours, minutes = str(value).split(":")
         clock = datetime.time(int(hours), int(minutes))
@@ -71,31 +81,67 @@ def _clock(value, field):
     return clock
 
 
+def _day(value, field):
+    """The weekday index of mon..sun or monday..sunday (any case)."""
+    name = str(value).strip().lower()
+    if name in DAYS:
+        return DAYS.index(name)
+    if name in DAY_NAMES:
+        return DAY_NAMES.index(name)
+    raise SpecError("%s: %r is not a day (use mon, tue, wed, thu, fri, sat, sun)" % (field, value))
+
+
+def _items(spec, key):
+    """The spec's list under key, each item a mapping."""
+    items = spec.get(key)
+    if items in (None, ""):
+        return []
+    if not isinstance(items, list):
+        raise SpecError("deploy_windows.%s is a %s, not a list of mappings" % (key, type(items).__name__))
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise SpecError("deploy_windows.%s[%d] is %r, not a mapping with start and end" % (key, index, item))
+    return items
+
+
 def _normalise(spec):
     """(tz, windows, freezes) with every field checked."""
     spec = spec or {}
+    if not isinstance(spec, dict):
+        raise SpecError("deploy_windows is a %s, not a mapping (timezone, allow, freezes)" % type(spec).__name__)
     tz = timezone(spec.get("timezone") or "UTC")
     windows = []
-    for index, item in enumerate(spec.get("allow") or []):
+    for index, item in enumerate(_items(spec, "allow")):
         field = "deploy_windows.allow[%d]" % index
-        days = [str(day).lower()[:3] for day in (item.get("days") or DAYS)]
-        unknown = [day for day in days if day not in DAYS]
-        if unknown:
-            raise SpecError("%s.days: %s not a day (use mon..sun)" % (field, ", ".join(unknown)))
-        windows.append({"name": item.get("name") or "window %d" % (index + 1),
-                        "days": [DAYS.index(day) for day in days],
+        days = item.get("days", list(DAYS))
+        if isinstance(days, str):
+            days = [days]
+        if not isinstance(days, (list, tuple)) or not days:
+            raise SpecError("%s.days is %r: list at least one day (mon..sun), or leave days out for every day"
+                            % (field, days))
+        windows.append({"name": str(item.get("name") or "window %d" % (index + 1)),
+                        "days": sorted({_day(day, field + ".days") for day in days}),
                         "start": _clock(item.get("start", "00:00"), field + ".start"),
                         "end": _clock(item.get("end", "00:00"), field + ".end")})
     freezes = []
-    for index, item in enumerate(spec.get("freezes") or []):
+    for index, item in enumerate(_items(spec, "freezes")):
         field = "deploy_windows.freezes[%d]" % index
         start = parse_instant(item.get("start"), tz, field + ".start")
         end = parse_instant(item.get("end"), tz, field + ".end")
         if end <= start:
-            raise SpecError("%s: end %s is not after start %s" % (field, item.get("end"), item.get("start")))
-        freezes.append({"name": item.get("name") or "freeze %d" % (index + 1), "start": start, "end": end,
-                        "reason": item.get("reason") or ""})
+            raise SpecError("%s: end %s is not after start %s: swap them" % (field, item.get("end"), item.get("start")))
+        freezes.append({"name": str(item.get("name") or "freeze %d" % (index + 1)), "start": start, "end": end,
+                        "reason": str(item.get("reason") or "")})
     return tz, windows, freezes
+
+
+def spec_problems(spec):
+    """What is wrong with a window spec, as a list of at most one message (the first problem found)."""
+    try:
+        _normalise(spec)
+    except SpecError as exc:
+        return [str(exc)]
+    return []
 
 
 def _occurrences(windows, tz, around):
@@ -197,15 +243,22 @@ def check_approval(approval, deployer, now, environment=None):
     if deployer and approver.lower() == str(deployer).strip().lower():
         return False, "change %s is approved by %s, who is also deploying it: a second person must approve (four-eyes)" % (
             change_id, approver)
-    status = str(approval.get("status") or "approved").lower()
-    if status != "approved":
-        return False, "change %s is %s, not approved%s" % (change_id, status, (
+    # An approval given on the command line has no status; a status that is there must say approved.
+    status = approval.get("status", "approved")
+    text = status.strip().lower() if isinstance(status, str) else ""
+    if text != "approved":
+        shown = text or ("without a status" if status in (None, "") else "of status %r" % (status,))
+        return False, "change %s is %s, not approved%s" % (change_id, shown, (
             " (%s)" % approval["comment"]) if approval.get("comment") else "")
     if approval.get("expires_at"):
         expires = parse_instant(approval["expires_at"], UTC, "approval expires_at")
         if expires <= now.astimezone(UTC):
             return False, "the approval of change %s by %s expired at %s" % (change_id, approver, expires.isoformat())
     environments = approval.get("environments")
+    if environments not in (None, []) and (not isinstance(environments, list)
+                                          or not all(isinstance(item, str) for item in environments)):
+        return False, ("change %s: environments is %r, not a list of environment names (write [%s])"
+                       % (change_id, environments, environments if isinstance(environments, str) else "..."))
     if environments and environment and environment not in environments:
         return False, "change %s is approved for %s, not for %s" % (change_id, ", ".join(environments), environment)
     return True, "change %s approved by %s" % (change_id, approver)

@@ -27,6 +27,8 @@ MAX_VERSION = 64
 SHA256 = re.compile(r"(sha256:)?[0-9a-f]{64}", re.IGNORECASE)
 PERCENT = re.compile(r"[0-9]+%")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# What HAProxy accepts in a proxy or server name; the runtime API splits commands on ';' and words on spaces.
+LB_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
 
 
 def shown(value, size=80):
@@ -101,6 +103,40 @@ def artifact_problems(url, sha256, production, allow_unverified):
                      % len(sha))
     if production and allow_unverified:
         found.append("rolling_allow_unverified is refused in production: publish a checksum")
+    return found
+
+
+def approval_url_problems(url):
+    """approval_url must be https (its token would cross the network in clear) and carry no user or password."""
+    text = str(url or "")
+    parts = urlsplit(text)
+    safe = shown(without_credentials(text).split("?")[0])
+    found = []
+    if parts.scheme != "https" or not parts.hostname:
+        found.append("approval_url is %s: it must be an https:// URL (the approvals token is sent with the request); "
+                     "for a private CA give approval_url_ca_path" % safe)
+    if parts.username is not None or parts.password is not None:
+        found.append("approval_url carries credentials (%s): remove them and give the token in approval_url_token "
+                     "(vault it)" % safe)
+    if CONTROL.search(text):
+        found.append("approval_url contains a control character (a newline?)")
+    return found
+
+
+def lb_name_problems(backend, servers, prefix="rolling"):
+    """The backend's and each host's server name must be names HAProxy's runtime API reads as one word.
+
+    ``servers``: {host: server name}. A ';' or a space would end the command or start another one.
+    """
+    found = []
+    if not LB_NAME.fullmatch(str(backend or "")):
+        found.append("app_lb_backend (%s_lb_backend) is %s: a backend name is letters, digits and . _ : - only, as "
+                     "in haproxy.cfg" % (prefix, shown(backend)))
+    bad = sorted(host for host, name in (servers or {}).items() if not LB_NAME.fullmatch(str(name or "")))
+    if bad:
+        found.append("app_lb_server of %s is %s: a server name is letters, digits and . _ : - only, as in haproxy.cfg"
+                     % (", ".join(bad[:5]) + (" and %d more" % (len(bad) - 5) if len(bad) > 5 else ""),
+                        shown(servers[bad[0]])))
     return found
 
 

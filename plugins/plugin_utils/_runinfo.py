@@ -31,7 +31,10 @@ STATS_KINDS = (("conveyor_rollback", "rollback"), ("conveyor_deploy", "deploy"),
                ("conveyor_environment", "environment"))
 
 # Extra vars that name the change and its approval (the AWX survey fields, docs/governance.md).
-CHANGE_VARS = {"change_id": "change_id", "change_approver": "approver", "override_reason": "override_reason"}
+# deploy_window_now is a test setting (refused in production): a run that judged its window at an injected time
+# says so in the change log.
+CHANGE_VARS = {"change_id": "change_id", "change_approver": "approver", "override_reason": "override_reason",
+               "deploy_window_now": "window_now"}
 AWX_VARS = {"job_id": ("awx_job_id", "tower_job_id"), "template": ("awx_job_template_name", "tower_job_template_name"),
             "launched_by": ("awx_user_name", "tower_user_name"), "workflow_job_id": ("awx_workflow_job_id",)}
 

@@ -101,6 +101,50 @@ def test_the_chain_verifies_and_breaks_when_a_record_is_edited(runs, tmp_path):
     assert result.returncode == 1 and "record 1 (line 1" in result.stdout and "was edited" in result.stdout
 
 
+def test_every_webhook_payload_carries_the_change_log_head(runs):
+    generic = [post["body"] for post in runs["posts"] if post["path"] == "/generic"]
+    heads = [body.get("changelog_head") for body in generic]
+    assert all(heads), generic[:2]
+    # The first run started on an empty log; the second one found the first run's record.
+    first = _changelog.read_records(runs["log"])[0]
+    assert heads[0] == {"seq": 0, "sha256": _changelog.GENESIS}
+    started = [body["changelog_head"] for body in generic if body["event"] == "started"]
+    assert started[1] == {"seq": 1, "sha256": first["record_sha256"]}
+
+
+def resealed(path):
+    """The log rewritten by someone who knows the format: the first run recorded as failed, every digest redone."""
+    out, prev = [], _changelog.GENESIS
+    for index, record in enumerate(_changelog.read_records(path), start=1):
+        body = {key: value for key, value in record.items() if key not in ("seq", "prev_sha256", "record_sha256")}
+        if index == 1:
+            body["outcome"] = "failed"
+        sealed = _changelog.seal(body, index, prev)
+        out.append(_changelog.canonical(sealed))
+        prev = sealed["record_sha256"]
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize("tamper, text", [
+    ("emptied", "says the log had record 1 (sha256 "),
+    ("resealed", "the log was rewritten or resealed after that anchor was taken"),
+])
+def test_the_hosts_anchors_catch_a_change_log_emptied_or_resealed(runs, tmp_path, tamper, text):
+    result = playbook("playbooks/changelog_verify.yml", "-e", "changelog_path=" + runs["log"])
+    assert result.rc == 0, result.output[-3000:]
+    assert "chain intact: 2 records" in result.output and "4 anchors agree with the log (up to record 1)" in \
+        result.output, result.output[-3000:]
+    damaged = tmp_path / "changelog.jsonl"
+    damaged.write_text("" if tamper == "emptied" else resealed(runs["log"]))
+    # The chain alone cannot tell.
+    assert _changelog.verify(str(damaged))[0] is True
+    result = playbook("playbooks/changelog_verify.yml", "-e", "changelog_path=" + str(damaged))
+    assert result.rc != 0, result.output[-3000:]
+    assert "ANCHOR DISAGREES: the anchor in" in result.output and "/app01, line 1" in result.output, \
+        result.output[-3000:]
+    assert text in result.output, result.output[-3000:]
+
+
 def test_history_and_the_html_report_in_a_real_browser(runs):
     history = subprocess.run(CLI + ["history", runs["log"]], capture_output=True, text=True, check=False).stdout
     heads = [line for line in history.splitlines() if line.startswith("## ")]

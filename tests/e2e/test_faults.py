@@ -1,5 +1,5 @@
-"""Faults of the fleet in the middle of a rollout (#17, faults 1 and 2): an app host or the load balancer stops
-answering, or HAProxy's admin socket disappears. The run stops without switching another host and says why, the
+"""Faults of the fleet in the middle of a rollout (#17, faults 1, 2 and 6): an app host or the load balancer stops
+answering, HAProxy's admin socket disappears, a new release never answers, or its port is taken. The run stops without switching another host and says why, the
 summary never claims a rollback that did not happen, the locks of every reachable host are released, and the
 next deploy, once the fault is gone, needs no hand.
 
@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from .test_interrupts import Deploy, assert_consistent, other_version
-from .conftest import app_hosts, live_versions, locks, playbook
+from .conftest import Traffic, app_hosts, live_versions, locks, on_host, playbook, releases, serves
 
 FAST_SSH = {"ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=120s -o ServerAliveInterval=2 "
                                 "-o ServerAliveCountMax=2", "ANSIBLE_TIMEOUT": "5"}
@@ -107,3 +107,43 @@ def test_when_the_load_balancer_goes_away_mid_rollout_no_other_host_is_switched(
     result = playbook("deploy.yml", "-e", "app_version=" + target)
     assert result.rc == 0, result.output[-3000:]
     assert_consistent(target)
+
+
+def test_a_release_that_never_answers_is_bounded_by_its_gate_and_the_host_is_reverted(settled):
+    """Fault 6: a restart whose process never becomes ready (6.5.0 accepts connections and never answers)."""
+    before = live_versions()
+    with Traffic() as traffic:
+        result = playbook("deploy.yml", "-e", "app_version=6.5.0", "-e", "rolling_health_timeout=20")
+    assert result.rc != 0, result.output[-3000:]
+    # Each probe is bounded (no answer within its request timeout), and so is the gate.
+    assert "no answer within" in result.output, result.output[-4000:]
+    assert traffic.summary["failed"] == 0, traffic.summary
+    assert live_versions() == before
+    assert_consistent(set(before.values()).pop())
+    assert {r["version"]: r["state"] for r in releases("app01")}["6.5.0"] == "failed"
+
+
+@pytest.fixture
+def squatter():
+    """On app01, the app's port held by a process outside the unit: the old release, started by hand."""
+    host = "app01"
+    on_host(host, "systemctl stop sample && systemd-run --unit conveyor-squatter -p WorkingDirectory=/opt/sample/current "
+                  "/usr/bin/python3 /opt/sample/current/app.py && sleep 1")
+    assert serves(host) == "200"
+    yield host
+    on_host(host, "systemctl stop conveyor-squatter; systemctl reset-failed sample conveyor-squatter; "
+                  "systemctl restart sample")
+
+
+def test_a_port_already_taken_fails_the_host_naming_it_and_the_host_is_reverted(settled, squatter):
+    """Fault 6: the new release cannot bind its port; the process that holds it answers with the old version."""
+    before = live_versions()
+    target = other_version()
+    result = playbook("deploy.yml", "-e", "app_version=" + target)
+    assert result.rc != 0, result.output[-3000:]
+    # The gate's reason, and the unit's journal naming the cause.
+    assert "Address already in use" in result.output, result.output[-4000:]
+    assert live_versions() == before
+    assert locks() == {}, locks()
+    summary = [line for line in result.output.splitlines() if line.startswith("Release ")]
+    assert summary and "FAILED" in summary[-1], result.output[-3000:]

@@ -4,6 +4,7 @@ policy and a canary secret. Each refusal asserts that no host changed.
 Runs after test_changelog.py (the Makefile gives the order): the fleet is healthy and on
 one version, whatever it is.
 """
+import datetime
 import json
 import os
 import shutil
@@ -69,6 +70,8 @@ def test_refused_outside_a_window_and_says_when_the_next_opens(log):
     record = last_record(path)
     assert record["outcome"] == "failed" and set(h["outcome"] for h in record["hosts"].values()) == {"refused"}
     assert record["window"]["rule"] == "outside every window"
+    # Outside production a test may inject the time; the change log says the window was judged at it.
+    assert record["change"]["window_now"] == SATURDAY
 
 
 def test_refused_inside_a_freeze(log):
@@ -96,6 +99,51 @@ def test_production_refuses_without_a_valid_approval(values, text):
     assert snapshot() == before
 
 
+@pytest.mark.parametrize("how", [
+    pytest.param(["--skip-tags", "preflight"], id="skip-tags"),
+    pytest.param(["-e", '{"preflight_checks": ["reachable"]}'], id="short-checklist"),
+])
+@pytest.mark.parametrize("gate", ["window", "approval"])
+def test_production_cannot_be_talked_out_of_its_window_or_approval(how, gate):
+    before = snapshot()
+    version = other_version()
+    values = {"deploy_windows": frozen_now()} if gate == "window" else {}
+    if gate == "window":
+        values.update(change_id="CHG-10", change_approver="carol")
+    result = playbook("deploy.yml", "-e", "app_version=" + version, *production(version, **values), *how)
+    assert result.rc != 0, result.output[-3000:]
+    assert "refused by its gates, which the rollout enforces whatever the checklist ran" in result.output
+    assert ("freeze: incident" if gate == "window" else "approval refused: no change id") in result.output
+    assert "pre-deployment checklist failed" not in result.output
+    assert snapshot() == before
+
+
+def test_production_refuses_an_injected_time():
+    before = snapshot()
+    version = other_version()
+    result = playbook("deploy.yml", "-e", "app_version=" + version,
+                      *production(version, deploy_windows=WINDOWS, deploy_window_now=TUESDAY, change_id="CHG-11",
+                                  change_approver="carol"))
+    assert result.rc != 0 and "deploy_window_now is %s, but this is production" % TUESDAY in result.output
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("entry, text", [
+    pytest.param("  approver: carol\n  status: ''\n", "change CHG-12 is without a status, not approved", id="empty"),
+    pytest.param("  approver: carol\n  status: approved\n  environments: lab-prod\n",
+                 "environments is 'lab-prod', not a list of environment names", id="environments-string"),
+])
+def test_a_malformed_approval_is_refused(tmp_path, entry, text):
+    approvals = tmp_path / "approvals.yml"
+    approvals.write_text("CHG-12:\n" + entry)
+    before = snapshot()
+    version = other_version()
+    result = playbook("deploy.yml", "-e", "app_version=" + version,
+                      *production(version, change_id="CHG-12", approval_source="file", approval_path=str(approvals)))
+    assert result.rc != 0 and text in result.output, result.output[-3000:]
+    assert snapshot() == before
+
+
 def test_an_approvals_file_can_deny_a_change(tmp_path):
     approvals = tmp_path / "approvals.yml"
     approvals.write_text("CHG-8:\n  approver: carol\n  status: denied\n  comment: not during the sale\n")
@@ -107,12 +155,20 @@ def test_an_approvals_file_can_deny_a_change(tmp_path):
     assert snapshot() == before
 
 
+def frozen_now():
+    """A window spec frozen from an hour ago to an hour from now: production's window is judged by the clock."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return {"timezone": "UTC", "freezes": [{"name": "incident", "reason": "incident review",
+                                            "start": (now - datetime.timedelta(hours=1)).isoformat(timespec="minutes"),
+                                            "end": (now + datetime.timedelta(hours=1)).isoformat(timespec="minutes")}]}
+
+
 def test_an_override_with_a_reason_and_an_approval_deploys_in_a_closed_window_and_is_recorded(log):
     path, env = log
     target = other_version()
     result = playbook("deploy.yml", "-e", "app_version=" + target,
-                      *production(target, deploy_windows=WINDOWS, deploy_window_now=SATURDAY,
-                                  override_reason="payment outage fix", change_id="CHG-9", change_approver="carol"),
+                      *production(target, deploy_windows=frozen_now(), override_reason="payment outage fix",
+                                  change_id="CHG-9", change_approver="carol"),
                       env=env)
     assert result.rc == 0, result.output[-3000:]
     assert "overridden: payment outage fix" in result.output
@@ -120,7 +176,7 @@ def test_an_override_with_a_reason_and_an_approval_deploys_in_a_closed_window_an
     record = last_record(path)
     assert record["outcome"] == "succeeded"
     assert record["change"] == {"change_id": "CHG-9", "approver": "carol", "override_reason": "payment outage fix"}
-    assert record["window"]["overridden"] is True and record["window"]["rule"] == "outside every window"
+    assert record["window"]["overridden"] is True and record["window"]["rule"] == "freeze: incident"
     assert {row["check"] for row in record["checklist"]} >= {"window", "approval", "lock", "disk", "artifact"}
 
 
@@ -227,6 +283,11 @@ class Signer(object):
     def sign(self, path, output):
         self.gpg("--armor", "--detach-sign", "--output", output, path)
 
+    def fingerprint(self):
+        """The primary key's fingerprint, from gpg's machine-readable listing."""
+        listing = self.gpg("--with-colons", "--fingerprint")
+        return next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:"))
+
 
 @pytest.fixture
 def signing(tmp_path):
@@ -242,8 +303,9 @@ def signing(tmp_path):
 def test_a_valid_signature_deploys_and_forged_ones_are_refused(signing, tmp_path):
     release, intruder, made = signing
     keyfile = tmp_path / "key.json"
-    keyfile.write_text(json.dumps({"app_artifact_signature_required": True,
-                                   "app_artifact_signing_key": release.public_key()}))
+    settings = {"app_artifact_signature_required": True, "app_artifact_signing_key": release.public_key(),
+                "app_artifact_signing_fingerprint": release.fingerprint()}
+    keyfile.write_text(json.dumps(settings))
     target = other_version()
     artifact = os.path.join(ARTIFACTS, "sample-%s.tar.gz" % target)
     signature = artifact + ".asc"
@@ -254,6 +316,18 @@ def test_a_valid_signature_deploys_and_forged_ones_are_refused(signing, tmp_path
     before = snapshot()
     result = playbook("deploy.yml", "-e", "app_version=" + target, "-e", "@" + str(keyfile))
     assert result.rc != 0 and "signature INVALID: it was made by a key that is not app_artifact_signing_key" in result.output
+    assert snapshot() == before
+
+    # A key file that also carries the intruder's key: gpgv accepts the signature, the pinned fingerprint does not.
+    both = tmp_path / "both.json"
+    both.write_text(json.dumps(dict(settings, app_artifact_signing_key=release.public_key() + intruder.public_key())))
+    result = playbook("deploy.yml", "-e", "app_version=" + target, "-e", "@" + str(both))
+    assert result.rc != 0 and "not by the pinned app_artifact_signing_fingerprint" in result.output, result.output[-3000:]
+    assert snapshot() == before
+    unpinned = tmp_path / "unpinned.json"
+    unpinned.write_text(json.dumps(dict(settings, app_artifact_signing_fingerprint="")))
+    result = playbook("deploy.yml", "-e", "app_version=" + target, "-e", "@" + str(unpinned))
+    assert result.rc != 0 and "app_artifact_signing_fingerprint is empty" in result.output
     assert snapshot() == before
 
     # The right key's signature of other bytes (a signature moved onto this artifact).

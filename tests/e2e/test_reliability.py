@@ -1,10 +1,13 @@
 """Reliability and security on the lab: what a hostile or broken input cannot do to a fleet."""
+import hashlib
+import io
 import os
 import subprocess
+import tarfile
 
 import pytest
 
-from .conftest import HAPROXY_STATE, INVENTORY, ROOT, app_hosts, live_versions, on_host, playbook, run
+from .conftest import HAPROXY_STATE, INVENTORY, ROOT, app_hosts, live_versions, locks, on_host, playbook, run
 
 PLANTED = {"/opt/sample/planted.txt": "planted by the test\n", "/opt/planted.txt": "planted by the test\n"}
 
@@ -92,8 +95,24 @@ def fleet_state():
     (["-e", "app_version=1.1.0", "-e", "app_health_path=health"], "app_health_path must start with '/'"),
     (["-e", "app_version=1.1.0", "-e", "rolling_health_success_threshold=0"], "rolling_health_success_threshold is 0"),
     (["-e", "app_version=1.1.0", "-e", '{"change_id": "CHG-1\\nforged"}'], "change_id contains a control character"),
+    (["-e", "app_version=1.1.0", "-e", '{"deploy_windows": {"allow": [{"days": [], "start": "09:00", "end": "17:00"}]}}'],
+     "deploy_windows.allow[0].days is []"),
+    (["-e", "app_version=1.1.0", "-e", '{"deploy_windows": {"allow": [{"days": ["moonday"]}]}}'],
+     "deploy_windows.allow[0].days: 'moonday' is not a day"),
+    (["-e", "app_version=1.1.0", "-e", '{"deploy_windows": {"timezone": 1, "allow": [{"start": "09:00"}]}}'],
+     "deploy_windows.timezone: 1 is not a timezone name"),
+    (["-e", "app_version=1.1.0", "-e", "@" + os.path.join(ROOT, "tests", "e2e", "data", "unquoted-window.yml")],
+     'YAML read an unquoted 16:00 as a number; quote it ("16:00")'),
+    (["-e", "app_version=1.1.0", "-e", '{"deploy_windows": {"freezes": [{"start": "2027-01-04T00:00", '
+      '"end": "2026-12-20T00:00"}]}}'], "deploy_windows.freezes[0]: end 2026-12-20T00:00 is not after start"),
+    (["-e", "app_version=1.1.0", "-e", "app_lb_backend=sample;shutdown sessions"],
+     "app_lb_backend (rolling_lb_backend) is 'sample;shutdown sessions'"),
+    (["-e", "app_version=1.1.0", "-e", "app_lb_backend=nosuch"], "HAProxy has no backend named 'nosuch'"),
+    (["-e", "app_version=1.1.0", "-e", "app_lb_server=web"], "backend sample has no server web (host app01)"),
 ], ids=["version-newline", "version-float", "version-tilde", "app-root-etc", "fractional-percent", "short-lock-ttl",
-        "file-url", "health-path", "zero-threshold", "change-id-newline"])
+        "file-url", "health-path", "zero-threshold", "change-id-newline", "window-no-days", "window-unknown-day",
+        "window-timezone-number", "window-unquoted-time", "freeze-reversed", "lb-backend-semicolon",
+        "lb-backend-unknown", "lb-server-unknown"])
 def test_a_bad_input_is_refused_naming_the_variable_and_no_host_changes(extra, text):
     before = fleet_state()
     result = playbook("deploy.yml", *extra)
@@ -140,3 +159,58 @@ def test_a_notify_endpoint_that_misbehaves_costs_a_warning_and_later_events_stil
     events = [post["body"]["event"] for post in webhook.received()]
     assert "started" not in events and events[-1] == "ended" and "batch_done" in events, events
     assert "t0ken-never-printed" not in result.output and "/fault/" not in result.output
+
+
+@pytest.fixture
+def roomy_artifact():
+    """sample-6.4.0: a healthy release plus 64 MiB of zeros, which compress to almost nothing: a small download
+    that needs far more room unpacked."""
+    artifacts = os.path.join(ROOT, "lab", ".state", "artifacts")
+    path = os.path.join(artifacts, "sample-6.4.0.tar.gz")
+    with tarfile.open(os.path.join(artifacts, "sample-1.1.0.tar.gz")) as source, tarfile.open(path, "w:gz") as out:
+        for member in source.getmembers():
+            out.addfile(member, source.extractfile(member) if member.isfile() else None)
+        zeros = tarfile.TarInfo("static/zeros.bin")
+        zeros.size = 64 << 20
+        zeros.mode = 0o644
+        out.addfile(zeros, io.BytesIO(bytes(zeros.size)))
+    with open(path, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    with open(path + ".sha256", "w") as handle:
+        handle.write("%s  sample-6.4.0.tar.gz\n" % digest)
+    yield "6.4.0"
+    for name in (path, path + ".sha256"):
+        os.unlink(name)
+
+
+@pytest.fixture
+def small_releases_disk():
+    """app01's releases/ on a tmpfs with 8 MiB to spare, holding a copy of its releases (current still resolves)."""
+    host = "app01"
+    used = int(on_host(host, "du -sm /opt/sample/releases | cut -f1"))
+    on_host(host, "cp -a /opt/sample/releases /tmp/releases-copy && mount -t tmpfs -o size=%dm tmpfs "
+                  "/opt/sample/releases && cp -a /tmp/releases-copy/. /opt/sample/releases/ && rm -rf /tmp/releases-copy"
+            % (used + 8))
+    yield host
+    on_host(host, "umount -l /opt/sample/releases")
+
+
+def test_a_disk_that_fills_while_unpacking_leaves_no_partial_files_and_names_the_space(roomy_artifact,
+                                                                                        small_releases_disk):
+    host = small_releases_disk
+    before = live_links()
+    servers = fleet_state()[1]
+    result = playbook("deploy.yml", "-e", "app_version=" + roomy_artifact)
+    assert result.rc != 0, result.output[-3000:]
+    assert "no space left on device in /opt/sample/releases" in result.output, result.output[-3000:]
+    assert "while unpacking (needs about" in result.output and "MiB free" in result.output, result.output[-3000:]
+    # Nothing of the attempt is left on the full disk; no host was switched, locked or drained (the others may
+    # keep the release they staged for a later attempt).
+    assert on_host(host, "ls -A /opt/sample/releases | grep '^.tmp-' || true") == ""
+    assert on_host(host, "ls /opt/sample/releases | grep -c 6.4.0 || true") == "0"
+    assert live_links() == before and locks() == {}
+    assert fleet_state()[1] == servers
+
+
+def live_links():
+    return {host: on_host(host, "readlink /opt/sample/current") for host in app_hosts()}

@@ -2,12 +2,15 @@
 import datetime
 import http.server
 import json
+import ssl
 import threading
 
 import pytest
 
 from ansible_collections.conveyor.deploy.plugins.action import approval, deploy_window
 from ansible_collections.conveyor.deploy.plugins.plugin_utils import _governance
+
+from ...tlscert import self_signed
 
 WINDOWS = {"timezone": "Europe/Berlin", "allow": [{"name": "business hours", "days": ["tue"], "start": "09:00",
                                                    "end": "16:00"}]}
@@ -84,7 +87,8 @@ def test_judge_fails_denied_and_reports_the_source():
 
 
 @pytest.fixture
-def endpoint():
+def endpoint(tmp_path):
+    """(https base URL, requests seen, CA file) of an approvals endpoint with its own certificate."""
     seen = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -93,6 +97,11 @@ def endpoint():
             change = self.path.split("?")[0].rsplit("/", 1)[-1]
             if change == "boom":
                 self.send_response(500)
+                self.end_headers()
+                return
+            if self.path.startswith("/moved/"):
+                self.send_response(302)
+                self.send_header("Location", "/elsewhere/" + change)
                 self.end_headers()
                 return
             if change not in APPROVALS:
@@ -106,29 +115,52 @@ def endpoint():
         def log_message(self, *args):
             pass
 
+    cert, key = self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
     server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield "http://127.0.0.1:%d" % server.server_address[1], seen
+    yield "https://127.0.0.1:%d" % server.server_address[1], seen, cert
     server.shutdown()
     server.server_close()
 
 
 def test_the_http_source_answers_for_a_change(endpoint):
-    url, seen = endpoint
-    found = approval.fetch_url(url + "/api/approvals/{change_id}?key=abc", "CHG-1", "tok-123", 5)
+    url, seen, ca = endpoint
+    found = approval.fetch_url(url + "/api/approvals/{change_id}?key=abc", "CHG-1", "tok-123", 5, ca_path=ca)
     assert found == {"change_id": "CHG-1", "approver": "carol", "status": "approved"}
     assert seen[0] == {"path": "/api/approvals/CHG-1?key=abc", "auth": "Bearer tok-123"}
-    assert approval.fetch_url(url + "/api/approvals/", "CHG-2", None, 5)["status"] == "denied"
+    assert approval.fetch_url(url + "/api/approvals/", "CHG-2", None, 5, ca_path=ca)["status"] == "denied"
+
+
+def test_the_approvals_endpoint_must_be_https_with_a_certificate_the_controller_trusts(endpoint):
+    url, seen, dummy_ca = endpoint
+    with pytest.raises(approval.ApprovalNotFound, match="must be an https:// URL"):
+        approval.fetch_url(url.replace("https:", "http:") + "/api", "CHG-1", "TOKEN", 5)
+    with pytest.raises(approval.ApprovalNotFound, match="carries credentials"):
+        approval.fetch_url(url.replace("https://", "https://me:pw@") + "/api", "CHG-1", "TOKEN", 5)
+    # Without the private CA the certificate is not trusted, and nothing is judged approved.
+    with pytest.raises(approval.ApprovalNotFound, match="did not answer"):
+        approval.fetch_url(url + "/api", "CHG-1", "TOKEN", 5)
+    assert seen == []
+
+
+def test_a_redirect_is_not_followed_with_the_token(endpoint):
+    url, seen, ca = endpoint
+    with pytest.raises(approval.ApprovalNotFound, match=r"redirect \(HTTP 302\), which is not followed"):
+        approval.fetch_url(url + "/moved/{change_id}", "CHG-1", "TOKEN", 5, ca_path=ca)
+    assert [request["path"] for request in seen] == ["/moved/CHG-1"]
 
 
 def test_the_http_source_errors_never_show_the_url_or_token(endpoint):
-    url, dummy = endpoint
+    url, dummy, ca = endpoint
     with pytest.raises(approval.ApprovalNotFound, match=r"knows no change CHG-404 \(HTTP 404\)"):
-        approval.fetch_url(url + "?key=SECRET", "CHG-404", "TOKEN", 5)
+        approval.fetch_url(url + "?key=SECRET", "CHG-404", "TOKEN", 5, ca_path=ca)
     with pytest.raises(approval.ApprovalNotFound) as failure:
-        approval.fetch_url(url + "/boom?key=SECRET", "boom", "TOKEN", 5)
+        approval.fetch_url(url + "/boom?key=SECRET", "boom", "TOKEN", 5, ca_path=ca)
     assert "HTTP 500" in str(failure.value)
     with pytest.raises(approval.ApprovalNotFound) as failure:
-        approval.fetch_url("http://127.0.0.1:1/x?key=SECRET", "CHG-1", "TOKEN", 2)
+        approval.fetch_url("https://127.0.0.1:1/x?key=SECRET", "CHG-1", "TOKEN", 2)
     for text in ("SECRET", "TOKEN", "127.0.0.1"):
         assert text not in str(failure.value)

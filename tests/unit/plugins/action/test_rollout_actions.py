@@ -5,7 +5,7 @@ import datetime
 
 import pytest
 
-from ansible_collections.conveyor.deploy.plugins.action import rollout_batch, rollout_plan, rollout_report
+from ansible_collections.conveyor.deploy.plugins.action import rollout_batch, rollout_host, rollout_plan, rollout_report
 from ansible_collections.conveyor.deploy.plugins.lookup import rollout as lookup
 from ansible_collections.conveyor.deploy.plugins.plugin_utils import _rollout
 
@@ -43,6 +43,54 @@ def test_plan_refuses_bad_inputs_naming_the_variable(extra, text):
     with pytest.raises(_rollout.PlanError) as caught:
         rollout_plan.plan(plan_args(**extra), ["app01"], {}, run_id="RUN")
     assert text in str(caught.value)
+
+
+FROZEN = {"freezes": [{"name": "forever", "start": "2000-01-01T00:00", "end": "2100-01-01T00:00"}]}
+
+
+def production(**extra):
+    return plan_args(inputs={"artifact_url": "https://a.example/shop-2.0.0.tar.gz", "is_production": True},
+                     environment="prod", **extra)
+
+
+def no_file(path):
+    raise AssertionError("no approvals file is read here")
+
+
+@pytest.mark.parametrize("extra, refused", [
+    ({"approval": {"change_id": "CHG-1", "approver": "carol"}}, []),
+    ({"approval": {"change_id": "CHG-1", "approver": "alice"}}, ["four-eyes"]),
+    ({}, ["approval refused: no change id"]),
+    ({"windows": FROZEN, "approval": {"change_id": "CHG-1", "approver": "carol"}},
+     ["deployment window closed for prod: freeze: forever"]),
+    ({"windows": FROZEN}, ["deployment window closed", "no change id"]),
+    ({"windows": FROZEN, "override_reason": "outage", "approval": {"change_id": "CHG-1", "approver": "carol"}}, []),
+])
+def test_production_gates_are_judged_by_the_plan(extra, refused):
+    gates = rollout_plan.production_gates(production(**extra), "alice", no_file)
+    assert gates["enforced"]
+    for text in refused:
+        assert text in gates["refused"]
+    assert bool(gates["refused"]) is bool(refused)
+    assert gates["window"]["overridden"] is bool(extra.get("override_reason"))
+
+
+def test_gates_are_not_enforced_outside_production_nor_for_rollbacks():
+    assert rollout_plan.production_gates(plan_args(windows=FROZEN), "alice", no_file) == {"enforced": False,
+                                                                                         "refused": ""}
+    rollback = production(kind="rollback", windows=FROZEN)
+    assert not rollout_plan.production_gates(rollback, "alice", no_file)["enforced"]
+
+
+def test_a_refused_gate_stops_every_host_before_it_locks_or_stages():
+    run = rollout_plan.plan(production(), ["app01"], {}, run_id="RUN-1", now=T0)
+    run["gates"] = rollout_plan.production_gates(production(), "alice", no_file)
+    action = rollout_host.ActionModule.__new__(rollout_host.ActionModule)
+    action.call = lambda **steps: pytest.fail("the host was called: %s" % steps)
+    with pytest.raises(_rollout.PlanError, match="refused by its gates, which the rollout enforces whatever the "
+                       "checklist ran: approval refused: no change id"):
+        action.prepare(run, {"force": False, "probe": {}, "stage": {}, "lock_ttl": 60, "app_root": "/opt/shop"},
+                       "app01")
 
 
 @pytest.mark.parametrize("smoke_url, smoke, url, proof", [

@@ -14,6 +14,7 @@ except ImportError:  # ansible-core < 2.19: every string is a template
 from ansible_collections.conveyor.deploy.plugins.callback import notify
 
 from .conftest import Play, Playbook, Task, result, stats
+from ...tlscert import self_signed
 
 TOKEN = "CANARY-token-77"
 
@@ -271,35 +272,9 @@ def test_close_reports_posts_left_behind_by_a_silent_endpoint(silent_url):
     assert dispatcher.close(0.3) is False
 
 
-def _self_signed(directory):
-    """A certificate for 127.0.0.1 (its own CA) and its key, as PEM files."""
-    import datetime
-    import ipaddress
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-                   .not_valid_after(now + datetime.timedelta(hours=1))
-                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                                  critical=False)
-                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                   .sign(key, hashes.SHA256()))
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return str(cert_path), str(key_path)
-
-
 def test_https_endpoints_are_verified_with_one_context_per_sink(receiver, tmp_path, monkeypatch):
     import ssl
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(cert, key)
     receiver.server.socket = server_context.wrap_socket(receiver.server.socket, server_side=True)

@@ -182,6 +182,50 @@ def test_prune_keeps_live_and_rollback_target(run_module, root, artifact):
     assert result["changed"] is True
 
 
+def test_an_interrupted_manifest_write_leaves_nothing_inside_the_release(run_module, root, artifact, monkeypatch):
+    from ansible_collections.conveyor.deploy.plugins.module_utils import _release
+
+    stage(run_module, root, artifact, "r1")
+    rel = os.path.join(root, "releases", "r1")
+    before = _release.tree_digest(rel)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("SIGKILL between writing the temporary file and renaming it")
+
+    # As under SIGKILL: the rename never happens and no cleanup runs.
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "rename", killed)
+        patched.setattr(os, "unlink", lambda path: None)
+        with pytest.raises(KeyboardInterrupt):
+            _release.mark_release(_release.Layout(root), "r1", "good")
+    assert _release.tree_digest(rel) == before
+    assert sorted(os.listdir(rel)) == sorted([MANIFEST, "VERSION", "app.py", "logs"])
+    leftover = [name for name in os.listdir(os.path.join(root, "releases")) if name.startswith(".tmp-manifest-")]
+    assert len(leftover) == 1
+    assert run_module(release_module, dict(app_root=root, state="pruned", keep=5))["removed_temporaries"] == [
+        "releases/" + leftover[0]]
+
+
+def test_prune_removes_what_interrupted_writes_left(run_module, root, artifact):
+    stage(run_module, root, artifact, "r1")
+    run_module(release_module, dict(app_root=root, release_id="r1", state="active"))
+    releases = os.path.join(root, "releases")
+    for name in (".tmp-download-k2j3", ".tmp-manifest-x9"):
+        with open(os.path.join(releases, name), "wb") as handle:
+            handle.write(b"partial")
+    os.symlink("releases/r1", os.path.join(root, ".current.tmp-4121"))
+    preview = run_module(release_module, dict(app_root=root, state="pruned", keep=5), check_mode=True, diff=True)
+    assert preview["changed"] and preview["removed_temporaries"] == [
+        "releases/.tmp-download-k2j3", "releases/.tmp-manifest-x9", ".current.tmp-4121"]
+    assert "would remove 3 leftover temporary file(s)" in preview["msg"]
+    assert os.path.exists(os.path.join(releases, ".tmp-download-k2j3"))
+    result = run_module(release_module, dict(app_root=root, state="pruned", keep=5))
+    assert result["changed"] and sorted(os.listdir(releases)) == ["r1"]
+    assert not os.path.lexists(os.path.join(root, ".current.tmp-4121"))
+    assert os.readlink(os.path.join(root, "current")) == "releases/r1"
+    assert run_module(release_module, dict(app_root=root, state="pruned", keep=5))["changed"] is False
+
+
 def test_check_mode_activation_of_a_release_not_yet_staged_is_a_preview(run_module, root, artifact):
     stage(run_module, root, artifact, "r1")
     run_module(release_module, dict(app_root=root, release_id="r1", state="active"))

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from ansible_collections.conveyor.deploy.plugins.plugin_utils import _changelog
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _changelog, _runinfo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 CLI = os.path.join(ROOT, "tools", "conveyor-changelog")
@@ -148,3 +148,78 @@ def test_cli_verifies_renders_and_fails_on_a_broken_chain(log, tmp_path):
     log.write_text(log.read_text().replace("alice", "mallory", 1))
     result = run("verify", str(log))
     assert result.returncode == 1 and result.stdout.startswith("BROKEN: record 1 (line 1, run run-1) was edited")
+
+
+def test_a_run_judged_at_an_injected_time_says_so_in_the_history():
+    change = _runinfo.change_from({"change_id": "CHG-9", "deploy_window_now": "2026-12-08T10:00:00+01:00"})
+    assert change == {"change_id": "CHG-9", "window_now": "2026-12-08T10:00:00+01:00"}
+    text = _changelog.render_history([dict(record(1), change=change)])
+    assert "- Window judged at the injected time 2026-12-08T10:00:00+01:00, not the clock" in text
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, CLI] + list(args), capture_output=True, text=True, check=False)
+
+
+def anchor_at(log, seq):
+    """A host history line as the rollout writes it, for record ``seq`` of the log."""
+    digest = _changelog.read_records(str(log))[seq - 1]["record_sha256"] if seq else _changelog.GENESIS
+    return json.dumps({"action": "changelog_anchor", "seq": seq, "sha256": digest, "run_id": "later"})
+
+
+def reseal(records):
+    """What an owner who knows the format does after cutting records: recompute every digest."""
+    out, prev = [], _changelog.GENESIS
+    for index, item in enumerate(records, start=1):
+        body = {key: value for key, value in item.items() if key not in ("seq", "prev_sha256", "record_sha256")}
+        sealed = _changelog.seal(body, index, prev)
+        out.append(_changelog.canonical(sealed))
+        prev = sealed["record_sha256"]
+    return "\n".join(out) + ("\n" if out else "")
+
+
+@pytest.mark.parametrize("tamper, text", [
+    pytest.param(lambda log: log.write_text("\n".join(lines(log)[:2]) + "\n"),
+                 "says the log had record 3 (sha256 ", id="tail-cut"),
+    pytest.param(lambda log: log.write_text(""), "but it ends at record 0: records were cut off its end (the log is "
+                 "empty)", id="emptied"),
+    pytest.param(lambda log: log.write_text(reseal(
+        [dict(r, outcome="failed") for r in _changelog.read_records(str(log))])),
+        "the log was rewritten or resealed after that anchor was taken", id="resealed"),
+])
+def test_anchors_kept_elsewhere_catch_what_the_chain_cannot(log, tmp_path, tamper, text):
+    history = tmp_path / "app01-history.jsonl"
+    history.write_text('{"action": "stage", "release_id": "r3"}\n' + anchor_at(log, 3) + "\n")
+    assert cli("verify", str(log), "--anchors", str(history)).returncode == 0
+    tamper(log)
+    # The chain alone still looks intact: that is what the anchors are for.
+    assert _changelog.verify(str(log))[0] is True
+    result = cli("verify", str(log), "--anchors", str(history))
+    assert result.returncode == 1, result.stdout
+    assert "ANCHOR DISAGREES: the anchor in %s, line 2" % history in result.stdout and text in result.stdout, \
+        result.stdout
+
+
+def test_webhook_payloads_and_a_job_output_are_anchors_too(log, tmp_path):
+    head = _changelog.head(str(log))
+    payloads = tmp_path / "webhooks.jsonl"
+    payloads.write_text(json.dumps({"event": "ended", "run_id": "run-4", "changelog_head": head}) + "\n")
+    assert _changelog.anchors_in(payloads.read_text().splitlines(), "hooks") == [
+        {"seq": 3, "sha256": head["sha256"], "where": "hooks (ended event of run run-4), line 1"}]
+    result = cli("verify", str(log), "--anchors", str(payloads), "--anchor", "2:" + _changelog.read_records(str(log))[1][
+        "record_sha256"])
+    assert result.returncode == 0 and "2 anchors agree with the log (up to record 3)" in result.stdout
+    assert cli("verify", str(log), "--anchor", "twelve").returncode != 0
+    log.write_text("\n".join(lines(log)[:1]) + "\n")
+    result = cli("verify", str(log), "--anchors", str(payloads))
+    assert result.returncode == 1 and "(ended event of run run-4)" in result.stdout
+
+
+def test_the_head_is_published_to_the_process_for_the_rollout_and_notify(log, monkeypatch):
+    monkeypatch.delenv(_changelog.HEAD_ENV, raising=False)
+    assert _changelog.published_head() is None
+    _changelog.publish_head(_changelog.head(str(log)))
+    assert _changelog.published_head()["seq"] == 3
+    assert _changelog.head(str(log.parent / "missing.jsonl")) == {"seq": 0, "sha256": _changelog.GENESIS}
+    monkeypatch.setenv(_changelog.HEAD_ENV, "garbage")
+    assert _changelog.published_head() is None

@@ -5,7 +5,21 @@ import pytest
 
 from ansible_collections.conveyor.deploy.plugins.plugin_utils import _checklist
 
-KEY_FPR = "VALIDSIG 0123456789ABCDEF0123456789ABCDEF01234567 2026-12-01"
+FPR = "0123456789ABCDEF0123456789ABCDEF01234567"
+PRIMARY = "FEDCBA9876543210FEDCBA9876543210FEDCBA98"
+OTHER = "AAAABBBBCCCCDDDDEEEEFFFF0000111122223333"
+
+
+def status(*lines):
+    return "\n".join("[GNUPG:] " + line for line in lines)
+
+
+def good(signer=FPR, primary=PRIMARY):
+    return status("NEWSIG", "KEY_CONSIDERED %s 0" % primary, "GOODSIG %s release" % signer[-16:],
+                  "VALIDSIG %s 2026-12-01 1764547200 0 4 0 1 10 00 %s" % (signer, primary))
+
+
+KEY_FPR = good()
 SHA = "ab" * 32
 
 
@@ -37,6 +51,16 @@ def test_capacity_row(enabled, answer, passed, text):
     assert row["passed"] is passed and text in row["summary"]
 
 
+def test_capacity_row_names_hosts_whose_server_the_backend_lacks():
+    answer = {"serving": 2, "total": 2, "servers": [{"name": "app01", "serving": True},
+                                                    {"name": "app02", "serving": True}]}
+    row = _checklist.capacity_row(True, answer, 1, 0, 0, "shop", names={"app01": "app01", "app03": "web03"})
+    assert not row["passed"]
+    assert row["summary"] == ("backend shop has no server web03 (host app03): name the host's server in app_lb_server "
+                              "(backend shop has app01, app02)")
+    assert _checklist.capacity_row(True, answer, 1, 0, 0, "shop", names={"app01": "app01"})["passed"]
+
+
 def fetched(*codes):
     return [{"status_code": code, "item": {"name": name}, "msg": "HTTP Error %s" % code}
             for code, name in zip(codes, ("artifact", "artifact.asc"))]
@@ -47,16 +71,42 @@ def fetched(*codes):
     (True, False, None, None, "", False, "app_artifact_signing_key (the public key) is empty"),
     (True, True, None, None, "", False, "no reachable host"),
     (True, True, fetched(200, 404), {"skipped": True}, "", False, "cannot fetch artifact.asc: HTTP Error 404"),
-    (True, True, fetched(200, 200), {"stdout": "BADSIG x", "rc": 1}, "", False, "(BADSIG)"),
-    (True, True, fetched(200, 200), {"stdout": "NO_PUBKEY x", "rc": 1}, "", False, "not app_artifact_signing_key"),
+    (True, True, fetched(200, 200), {"stdout": status("BADSIG x y"), "rc": 0}, "", False, "(BADSIG)"),
+    (True, True, fetched(200, 200), {"stdout": status("ERRSIG x", "NO_PUBKEY x"), "rc": 0}, "", False,
+     "not app_artifact_signing_key"),
     (True, True, fetched(200, 200), {"stdout": "", "rc": 3}, "", False, "could not be imported"),
     (True, True, fetched(200, 200), {"stdout": KEY_FPR + "\nSHA256 " + SHA, "rc": 0}, "cd" * 32, False,
      "the published checksum"),
     (True, True, fetched(200, 200), {"stdout": KEY_FPR + "\nSHA256 " + SHA, "rc": 0}, SHA, True,
      "good signature by key 89ABCDEF01234567"),
+    # The pinned key is the signer's primary key, and the signature was made by one of its subkeys.
+    (True, True, fetched(200, 200), {"stdout": good(OTHER, FPR) + "\nSHA256 " + SHA, "rc": 0}, SHA, True, "good"),
+    # A valid signature by another key the key file carries is refused: only the pinned one counts.
+    (True, True, fetched(200, 200), {"stdout": good(OTHER, OTHER) + "\nSHA256 " + SHA, "rc": 0}, SHA, False,
+     "made by key 0000111122223333, not by the pinned app_artifact_signing_fingerprint 89ABCDEF01234567"),
+    # Keywords outside gpgv's status lines (a user id, a file name) do not count.
+    (True, True, fetched(200, 200), {"stdout": "GOODSIG VALIDSIG %s\nSHA256 %s" % (FPR, SHA), "rc": 0}, SHA, False,
+     "gpg could not verify it"),
+    (True, True, fetched(200, 200), {"stdout": KEY_FPR + "\nGPGV_RC 1\nSHA256 " + SHA, "rc": 0}, SHA, False,
+     "gpg could not verify it"),
+    (True, True, fetched(200, 200), {"stdout": KEY_FPR + "\n" + status("EXPKEYSIG x") + "\nSHA256 " + SHA, "rc": 0},
+     SHA, False, "gpgv reported EXPKEYSIG"),
+    (True, True, fetched(200, 200), {"stdout": KEY_FPR, "rc": 0}, SHA, False, "hash is missing"),
 ])
 def test_signature_verdict(required, key, fetch, gpg, published, passed, text):
-    row = _checklist.signature_row(required, key, fetch, gpg, published)
+    row = _checklist.signature_row(required, key, fetch, gpg, published, fingerprint=FPR)
+    assert row["passed"] is passed and text in row["summary"]
+
+
+@pytest.mark.parametrize("pinned, passed, text", [
+    ("", False, "app_artifact_signing_fingerprint is empty"),
+    ("89ABCDEF01234567", False, "is not a full fingerprint (16 characters)"),
+    ("0123 4567 89ab cdef 0123  4567 89AB CDEF 0123 4567", True, "good signature"),
+    ("0x" + FPR.lower(), True, "good signature"),
+])
+def test_the_signer_is_pinned_by_its_full_fingerprint(pinned, passed, text):
+    row = _checklist.signature_row(True, True, fetched(200, 200), {"stdout": KEY_FPR + "\nSHA256 " + SHA, "rc": 0},
+                                   SHA, fingerprint=pinned)
     assert row["passed"] is passed and text in row["summary"]
 
 

@@ -92,10 +92,23 @@ def test_chained_freezes_push_the_next_opening_past_both():
     ({"allow": [{"start": "9am", "end": "10:00"}]}, "deploy_windows.allow[0].start"),
     ({"freezes": [{"start": "2026-12-02", "end": "2026-12-01"}]}, "deploy_windows.freezes[0]: end"),
     ({"freezes": [{"start": "soon", "end": "2026-12-01"}]}, "deploy_windows.freezes[0].start"),
+    ({"freezes": [{"end": "2026-12-01"}]}, "deploy_windows.freezes[0].start is missing"),
+    ({"allow": [{"days": [], "start": "09:00", "end": "10:00"}]}, "deploy_windows.allow[0].days is []: list at least"),
+    ({"allow": [{"days": ["monkey"], "start": "09:00", "end": "10:00"}]}, "'monkey' is not a day"),
+    ({"allow": [{"days": ["Tuesdays"], "start": "09:00", "end": "10:00"}]}, "'Tuesdays' is not a day"),
+    ({"timezone": 1}, "deploy_windows.timezone: 1 is not a timezone name"),
+    ({"timezone": ["Europe/Berlin"]}, "is not a timezone name"),
+    # YAML 1.1 reads an unquoted 16:00 as 960.
+    ({"allow": [{"start": "09:00", "end": 960}]}, 'deploy_windows.allow[0].end: 960 is a number.*quote it ("16:00")'),
+    ({"allow": {"start": "09:00"}}, "deploy_windows.allow is a dict, not a list"),
+    ({"allow": ["09:00-16:00"]}, "deploy_windows.allow[0] is '09:00-16:00', not a mapping"),
+    ({"freezes": [{"start": "2026-12-02T00:00", "end": "2026-12-01T00:00"}]}, "is not after start .*: swap them"),
 ])
 def test_malformed_specs_name_the_field(spec, field):
-    with pytest.raises(gov.SpecError, match=field.replace("[", r"\[").replace("]", r"\]")):
+    pattern = field.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(").replace(")", r"\)")
+    with pytest.raises(gov.SpecError, match=pattern):
         gov.evaluate(spec, at("2026-12-01T00:00Z"))
+    assert gov.spec_problems(spec) and gov.spec_problems({"allow": [{"days": ["Tuesday", "wed"]}]}) == []
 
 
 NOW = at("2026-12-01T10:00Z")
@@ -112,6 +125,13 @@ NOW = at("2026-12-01T10:00Z")
     ({"change_id": "CHG-1", "approver": "carol", "expires_at": "2026-12-01T09:59:59Z"}, "alice", False, "expired"),
     ({"change_id": "CHG-1", "approver": "carol", "expires_at": "2026-12-01T10:00:01Z"}, "alice", True, "approved"),
     ({"change_id": "CHG-1", "approver": "carol", "environments": ["staging"]}, "alice", False, "not for prod"),
+    ({"change_id": "CHG-1", "approver": "carol", "status": ""}, "alice", False, "CHG-1 is without a status, not approved"),
+    ({"change_id": "CHG-1", "approver": "carol", "status": None}, "alice", False, "without a status"),
+    ({"change_id": "CHG-1", "approver": "carol", "status": True}, "alice", False, "of status True"),
+    ({"change_id": "CHG-1", "approver": "carol", "status": " Approved "}, "alice", True, "approved by carol"),
+    # A string is not a list: "prod" must not pass as a substring of "production".
+    ({"change_id": "CHG-1", "approver": "carol", "environments": "production"}, "alice", False,
+     "environments is 'production', not a list of environment names (write [production])"),
 ])
 def test_approvals(approval, deployer, valid, text):
     ok, reason = gov.check_approval(approval, deployer, NOW, environment="prod")

@@ -77,6 +77,20 @@ def test_every_proof_with_good_settings_passes(proof):
     ({}, {"health": dict(HEALTH, version_from="body", version_regex="v[0-9.]+")}, "version_regex) 'v[0-9.]+' has no group"),
     ({}, {"health": dict(HEALTH, version_from="body", version_regex="v(")}, "is not a regular expression"),
     ({}, {"health": dict(HEALTH, version_from="body", version_url="/version")}, "app_health_version_url) is '/version'"),
+    ({"windows": {"allow": [{"days": []}]}}, {}, "deploy_windows.allow[0].days is []"),
+    ({"windows": {"allow": [{"days": ["someday"]}]}}, {}, "'someday' is not a day"),
+    ({"windows": {"timezone": 2}}, {}, "deploy_windows.timezone: 2 is not a timezone name"),
+    ({"windows": {"allow": [{"start": 540, "end": "16:00"}]}}, {}, 'quote it ("09:00")'),
+    ({"windows": {"freezes": [{"start": "2026-12-24T00:00", "end": "2026-12-20T00:00"}]}}, {}, "swap them"),
+    ({"windows": ["mon 09:00-16:00"]}, {}, "deploy_windows is a list, not a mapping"),
+    ({"window_now": "2026-12-08T10:00"}, {"is_production": True}, "deploy_window_now is 2026-12-08T10:00, but this is "
+     "production"),
+    ({"approval": {"url": "http://cm.example/api"}}, {}, "approval_url is 'http://cm.example/api': it must be an https"),
+    ({"approval": {"url": "https://u:p@cm.example/api"}}, {}, "approval_url carries credentials"),
+    ({"lb": {"enabled": True, "backend": "shop;disable server shop/a"}}, {},
+     "app_lb_backend (rolling_lb_backend) is 'shop;disable server shop/a': a backend name is letters"),
+    ({"lb": {"enabled": True, "backend": "shop"}}, {"lb_servers": {"a": "a", "b": "b c"}},
+     "app_lb_server of b is 'b c': a server name is letters"),
 ])
 def test_each_bad_input_is_refused_naming_the_variable(extra, inputs, text):
     found = problems(inputs, **extra)
@@ -117,3 +131,18 @@ def test_a_lock_ttl_that_outlives_the_rollout_passes_and_counts_bakes():
 def test_app_root_problem_is_the_same_on_the_controller_and_the_hosts(root, fine):
     assert (app_root_problem(root) is None) is fine
     assert (_inputs.app_root_problems(root) == []) is fine
+
+
+def test_an_injected_time_is_only_refused_in_production():
+    assert problems(window_now="2026-12-08T10:00") == []
+
+
+def test_lb_names_are_only_checked_with_a_load_balancer():
+    assert problems(lb={"enabled": False, "backend": "x y"}) == []
+    assert problems({"lb_servers": {"a": "web-01.dc1:8080"}}, lb={"enabled": True, "backend": "shop_v2"}) == []
+
+
+def test_a_host_s_server_name_comes_from_its_variables():
+    hostvars = {"a": {"app_lb_server": "web-a"}, "b": {"rolling_lb_server": "web-b", "app_lb_server": "x"},
+                "c": {"app_lb_server": "{{ inventory_hostname }}-web"}, "d": {}}
+    assert [_rollout.lb_server_of(hostvars, host) for host in "abcd"] == ["web-a", "web-b", "c", "d"]
