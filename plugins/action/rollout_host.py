@@ -19,6 +19,8 @@ ARGUMENT_SPEC = {
     "force": {"type": "bool", "default": False},
     "probe": {"type": "dict", "default": {}},
     "stage": {"type": "dict", "default": {}},
+    "artifact_username": {"type": "str", "default": ""},
+    "artifact_password": {"type": "str", "default": "", "no_log": True},
     "rollback_to": {"type": "str", "default": ""},
     "prepared_var": {"type": "str", "default": "__rolling_prepare"},
 }
@@ -135,6 +137,9 @@ class ActionModule(ActionBase):
         steps = {"app_root": args["app_root"], "run_id": run["run_id"], "lock": self.lock_options(run, args),
                  "stage": dict((key, value) for key, value in stage.items() if value not in (None, "")),
                  "after_stage": (run.get("hooks") or {}).get("after_stage") or []}
+        if args["artifact_username"]:
+            # Top-level options of host_steps, which marks the password no_log (stage is a free-form dict).
+            steps.update(artifact_username=args["artifact_username"], artifact_password=args["artifact_password"])
         if not args["force"] and (args["probe"] or {}).get("url"):
             steps["skip_if_live"] = dict(args["probe"], version=run["version"])
         answer = self.call_locking(**steps)

@@ -57,6 +57,8 @@ ARGUMENT_SPEC = dict(
     keep=dict(type="int", default=5),
     timeout=dict(type="int", default=60),
     validate_certs=dict(type="bool", default=True),
+    url_username=dict(type="str"),
+    url_password=dict(type="str", no_log=True),
 )
 
 
@@ -75,6 +77,11 @@ def _ids(module, owner, group):
 
 
 def _open_url(module, params, url, what):
+    if params.get("url_username"):
+        # fetch_url reads the credentials from the module's own options; an artifact server is sent them at
+        # once (basic auth), not only after a 401 challenge that many repositories never send.
+        module.params.update(url_username=params["url_username"], url_password=params.get("url_password") or "",
+                             force_basic_auth=True)
     response, info = fetch_url(module, url, timeout=params["timeout"])
     status = info.get("status", -1)
     if status != 200 or response is None:

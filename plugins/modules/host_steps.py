@@ -129,6 +129,12 @@ options:
         O(conveyor.deploy.release#module:state=staged) - C(release_id), C(version), C(src), C(checksum) or
         C(checksum_url), C(shared_paths) and the others - without C(app_root).
     type: dict
+  artifact_username:
+    description: With O(stage), the user to fetch the artifact and its checksum as (HTTP basic auth).
+    type: str
+  artifact_password:
+    description: The password of O(artifact_username). Never logged.
+    type: str
   after_stage:
     description: Commands run after staging, in the staged release's directory (the after_stage extension point).
     type: list
@@ -375,6 +381,9 @@ class Steps(object):
         self.result["locked"] = not self.module.check_mode
 
     def stage(self, options):
+        if self.params["artifact_username"]:
+            options = dict(options, url_username=self.params["artifact_username"],
+                           url_password=self.params["artifact_password"])
         params = staging_params(options, self.layout.root, self.params["run_id"])
         if params.get("validate_certs") is False:
             # fetch_url reads validate_certs from the module's own options.
@@ -482,6 +491,8 @@ def main():
                 )),
             )),
             stage=dict(type="dict"),
+            artifact_username=dict(type="str"),
+            artifact_password=dict(type="str", no_log=True),
             after_stage=dict(type="list", elements="str", default=[]),
             hook_timeout=dict(type="int", default=300),
             censor=dict(type="list", elements="str", default=[], no_log=True),

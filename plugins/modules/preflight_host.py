@@ -57,6 +57,12 @@ options:
   artifact_sha256:
     description: The artifact's sha256 when given in the inventory; then nothing is fetched for it.
     type: str
+  url_username:
+    description: The user to reach O(artifact_url) and O(checksum_url) as (HTTP basic auth, sent at once).
+    type: str
+  url_password:
+    description: The password of O(url_username). Never logged.
+    type: str
   production:
     description: Production refuses an artifact without a checksum, whatever O(allow_unverified) says.
     type: bool
@@ -160,7 +166,8 @@ def artifact_state(params):
     found, size, where = False, 0, url
     if is_url(url):
         try:
-            with open_url(url, method="HEAD", timeout=params["timeout"], follow_redirects="safe") as response:
+            with open_url(url, method="HEAD", timeout=params["timeout"], follow_redirects="safe",
+                          **credentials(params)) as response:
                 found = response.getcode() == 200
                 size = int(response.headers.get("Content-Length") or 0)
                 where = "HTTP %d for %s" % (response.getcode(), url)
@@ -176,16 +183,24 @@ def artifact_state(params):
     sha = (params["artifact_sha256"] or "").strip().lower()
     sha = sha[len("sha256:"):] if sha.startswith("sha256:") else sha
     if not sha:
-        sha = published_checksum(params["checksum_url"] or (url + ".sha256"), params["timeout"])
+        sha = published_checksum(params["checksum_url"] or (url + ".sha256"), params["timeout"], credentials(params))
     return {"found": found, "size": size, "sha256": sha if SHA256.match(sha or "") else "", "where": where}
 
 
-def published_checksum(source, timeout):
+def credentials(params):
+    """open_url's basic-auth arguments for the artifact server, sent with the first request; none without a user."""
+    if not params.get("url_username"):
+        return {}
+    return {"url_username": params["url_username"], "url_password": params.get("url_password") or "",
+            "force_basic_auth": True}
+
+
+def published_checksum(source, timeout, auth=None):
     """The first word of the checksum file if it is 64 hex digits, else ''."""
     text = ""
     try:
         if is_url(source):
-            with open_url(source, timeout=timeout, follow_redirects="safe") as response:
+            with open_url(source, timeout=timeout, follow_redirects="safe", **(auth or {})) as response:
                 text = to_text(response.read(4096), errors="replace")
         elif source.startswith("/") and os.path.isfile(source):
             with open(source, errors="replace") as handle:
@@ -312,6 +327,8 @@ def main():
             artifact_url=dict(type="str"),
             checksum_url=dict(type="str"),
             artifact_sha256=dict(type="str"),
+            url_username=dict(type="str"),
+            url_password=dict(type="str", no_log=True),
             production=dict(type="bool", default=False),
             allow_unverified=dict(type="bool", default=False),
             disk_factor=dict(type="int", default=3),

@@ -141,6 +141,14 @@ options:
     description: Seconds allowed for each HTTP request.
     type: int
     default: 60
+  url_username:
+    description:
+      - The user to fetch O(src) and O(checksum_url) as (HTTP basic auth, sent with the first request). Credentials
+        never go in the URL, which is printed and kept in the manifest.
+    type: str
+  url_password:
+    description: The password of O(url_username). Never logged.
+    type: str
   validate_certs:
     description: Verify TLS certificates of O(src) and O(checksum_url).
     type: bool

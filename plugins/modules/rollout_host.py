@@ -64,6 +64,14 @@ options:
     description: Arguments of M(conveyor.deploy.release) for staging (C(src), C(checksum) or C(checksum_url), ...).
     type: dict
     default: {}
+  artifact_username:
+    description: With O(step=prepare), the user to fetch the artifact and its checksum as (HTTP basic auth).
+    type: str
+    default: ""
+  artifact_password:
+    description: The password of O(artifact_username). Never logged, never stored in a manifest.
+    type: str
+    default: ""
   rollback_to:
     description: The version or release id a rollback goes to; empty means the previous good release.
     type: str

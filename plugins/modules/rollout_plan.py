@@ -250,6 +250,12 @@ gates:
       C(approver)) and C(refused) (why no host may prepare, or empty).
   returned: when O(step=commit)
   type: dict
+changelog_anchor:
+  description:
+    - The change log's head when the run started (C(seq), C(sha256)), or null without the changelog callback. Every
+      host the run locks keeps it in its history, where C(playbooks/changelog_verify.yml) finds it.
+  returned: when O(step=commit)
+  type: dict
 controller:
   description: The ansible-playbook process of the run (C(host), C(boot_id), C(pid), C(pid_start)), as its locks record it.
   returned: when O(step=commit)

@@ -1,7 +1,8 @@
 """A loopback HTTP server for the module tests: every GET answers what ``respond()`` returns.
 
 ``respond()`` returns (status, body) or (status, body, headers); a dict body is sent as JSON, a
-string as plain text.  A ``respond`` that takes one argument is given the request's path.
+string as plain text, bytes as they are.  A ``respond`` that takes one argument is given the
+request's path; one that takes two, the path and the request's headers.
 """
 import contextlib
 import http.server
@@ -13,13 +14,13 @@ import threading
 @contextlib.contextmanager
 def serve(respond):
     """Yields the server's base URL."""
-    takes_path = len(inspect.signature(respond).parameters) == 1
+    takes = len(inspect.signature(respond).parameters)
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            answer = respond(self.path) if takes_path else respond()
+            answer = respond(*(self.path, self.headers)[:takes])
             status, data, headers = (answer + ({},))[:3]
-            body = (json.dumps(data) if isinstance(data, dict) else data).encode()
+            body = data if isinstance(data, bytes) else (json.dumps(data) if isinstance(data, dict) else data).encode()
             self.send_response(status)
             self.send_header("Content-Length", str(len(body)))
             for name, value in headers.items():

@@ -173,3 +173,52 @@ def test_resolve_finds_the_rollback_target_and_locks_only_a_host_that_moves(run_
                                           lock=dict(owner="alice@ci", ttl=600)))
     assert missing["target"] is None and "no release with id or version 9.9.9" in missing["target_problem"]
     assert "locked" not in missing and not os.path.exists(os.path.join(fleet["root"], ".conveyor", "deploy.lock"))
+
+
+@pytest.fixture
+def guarded(fleet):
+    """The 2.0.0 artifact and its checksum behind HTTP basic auth (user deployer, password hunter2-pw)."""
+    import base64
+
+    path, digest = fleet["artifacts"]["2.0.0"]
+    expected = "Basic " + base64.b64encode(b"deployer:hunter2-pw").decode()
+    seen = []
+
+    def respond(request, headers):
+        seen.append(headers.get("Authorization"))
+        if headers.get("Authorization") != expected:
+            return 404, "not found"  # no WWW-Authenticate challenge, as many artifact repositories answer
+        return 200, open(path, "rb").read() if request.endswith(".tar.gz") else "%s  a.tar.gz\n" % digest
+
+    with serve(respond) as base:
+        yield base + "/a.tar.gz", seen
+
+
+def test_an_artifact_server_s_credentials_are_sent_and_never_kept(run_module, fleet, guarded):
+    url, seen = guarded
+    stage = dict(release_id="r2", version="2.0.0", src=url, checksum_url=url + ".sha256")
+    with pytest.raises(ModuleFail) as failure:
+        run_module(host_steps, prepare(fleet, stage=stage, lock=None, skip_if_live=None))
+    assert "HTTP 404" in failure.value.result["msg"]
+    result = run_module(host_steps, prepare(fleet, stage=stage, lock=None, skip_if_live=None,
+                                            artifact_username="deployer", artifact_password="hunter2-pw"))
+    assert result["release"]["sha256"] == fleet["artifacts"]["2.0.0"][1] and result["release"]["verified"]
+    assert seen[-1].startswith("Basic ")
+    kept = open(os.path.join(fleet["root"], "releases", "r2", MANIFEST)).read() + \
+        open(os.path.join(fleet["root"], ".conveyor", "history.jsonl")).read()
+    assert "hunter2" not in kept and "hunter2" not in json.dumps(result)
+
+
+def test_taking_the_lock_keeps_the_change_log_s_anchor_in_the_history(run_module, fleet):
+    anchor = {"seq": 11, "sha256": "ab" * 32}
+    lock = dict(owner="alice@ci", pid=4242, ttl=600, changelog_anchor=anchor)
+    run_module(host_steps, prepare(fleet, lock=lock), check_mode=True)
+    history = os.path.join(fleet["root"], ".conveyor", "history.jsonl")
+
+    def anchors():
+        return [json.loads(line) for line in open(history) if '"changelog_anchor"' in line]
+    assert anchors() == []
+    run_module(host_steps, prepare(fleet, lock=lock))
+    run_module(host_steps, prepare(fleet, lock=lock))  # the same run again: the lock is already its own
+    found = anchors()
+    assert len(found) == 1 and (found[0]["seq"], found[0]["sha256"], found[0]["run_id"]) == (11, "ab" * 32, "RUN-1")
