@@ -77,7 +77,7 @@ def fetch_url(url, change_id, token, timeout, opener=open_url, ca_path=None):
         if code == 404:
             raise ApprovalNotFound("the approvals endpoint knows no change %s (HTTP 404)" % change_id)
         if isinstance(code, int) and 300 <= code < 400:
-            raise ApprovalNotFound("the approvals endpoint answered change %s with a redirect (HTTP %d), which is "
+            raise ApprovalNotFound("the approvals endpoint answered change %s with a redirect (HTTP %s), which is "
                                    "not followed (the token would go with it): set approval_url to the final "
                                    "address" % (change_id, code))
         # Neither the URL (it may carry a key) nor the token is put in the message.

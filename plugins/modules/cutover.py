@@ -437,11 +437,25 @@ class SystemdHost(object):
         rc, out, dummy = self.module.run_command(["systemctl", "show", service] +
                                                  ["--property=%s" % name for name in SHOWN_PROPERTIES])
         state = dict(line.split("=", 1) for line in out.splitlines() if "=" in line) if rc == 0 else {}
-        rc, out, dummy = self.module.run_command(
-            ["journalctl", "--unit", service, "--no-pager", "--output", "cat", "--lines",
-             str(self.params["journal_lines"]), "--since", "@%d" % int(self.started - 1)])
-        journal = [censored(line, self.params["censor"]) for line in out.splitlines() if line.strip()] if rc == 0 else []
+        journal = self.journal(service)
+        if journal and is_traceback_frame(journal[-1]):
+            # The process is still writing its traceback (or journald has not read the rest): the line that
+            # names the error comes last, so read again once.
+            time.sleep(JOURNAL_SETTLE)
+            journal = self.journal(service)
         return dict(state=state, journal=journal, summary=describe_service(service, state, journal))
+
+    def journal(self, service):
+        """The unit's last lines since this cutover began, oldest first.
+
+        Newest first, then turned round: with --since, journalctl's --lines keeps the first lines after that
+        instant (systemd 252), which for a crash loop is the first crash's traceback, cut before its error.
+        """
+        rc, out, dummy = self.module.run_command(
+            ["journalctl", "--unit", service, "--no-pager", "--output", "cat", "--reverse", "--lines",
+             str(self.params["journal_lines"]), "--since", "@%d" % int(self.started - 1)])
+        lines = [censored(line, self.params["censor"]) for line in out.splitlines() if line.strip()] if rc == 0 else []
+        return lines[::-1]
 
 
 def assertions(health, version):
@@ -452,8 +466,28 @@ def assertions(health, version):
     return compile_assertions(wanted)
 
 
+# systemd's own lines in a unit's journal ("sample.service: Main process exited, ..."), which say what the process
+# did, not why.
+SYSTEMD_LINE = re.compile(r"^(\S+\.service: |Started |Stopped |Starting |Stopping |Reloading |Reloaded )")
+JOURNAL_SETTLE = 0.5
+
+
+def is_traceback_frame(line):
+    """A line inside a traceback: a frame, its source line, or the header (the error comes after them)."""
+    return line.startswith((" ", "\t", "Traceback (most recent call last)")) or line.lstrip().startswith("File \"")
+
+
+def telling_line(journal):
+    """The journal line that says why: the last one that is neither systemd's nor a traceback frame."""
+    for line in reversed(journal):
+        if not SYSTEMD_LINE.match(line) and not is_traceback_frame(line):
+            return line
+    return journal[-1]
+
+
 def describe_service(service, state, journal):
-    """``sample.service failed (exit-code, status 1): <last journal line>``, or None when nothing is known."""
+    """``sample.service failed (exit-code, status 1): <the journal line that says why>``, or None when nothing
+    is known."""
     if not state and not journal:
         return None
     text = service
@@ -468,9 +502,10 @@ def describe_service(service, state, journal):
             details.append("%s restarts" % state["NRestarts"])
         if details:
             text += " (%s)" % ", ".join(details)
-    # A running service's journal is mostly its request log; a stopped or crashing one's last line says why.
-    if journal and state.get("ActiveState") != "active":
-        text += ": %s" % short(journal[-1], 160)
+    # A running service's journal is mostly its request log; a stopped or crashing one's (one that systemd keeps
+    # restarting, even if caught between two starts) says why.
+    if journal and (state.get("ActiveState") != "active" or state.get("NRestarts") not in (None, "", "0")):
+        text += ": %s" % short(telling_line(journal), 160)
     return text
 
 

@@ -105,8 +105,8 @@ options:
     default: {}
   window_now:
     description:
-      - An injected time for the window; it advances with the run. Refused in production (O(inputs.is_production)),
-        whose window is judged by the controller's clock; elsewhere the change log records it.
+      - An injected time for the window; it advances with the run. Refused in production (C(is_production) in
+        O(inputs)), whose window is judged by the controller's clock; elsewhere the change log records it.
     type: str
     default: ""
   approval:
@@ -114,7 +114,7 @@ options:
       - Where a production deploy's approval is read from - the options C(change_id), C(approver), C(expires_at),
         C(source), C(path), C(url), C(url_token), C(ca_path) and C(timeout) of M(conveyor.deploy.approval).
       - In production the plan judges the window (at the controller's clock) and this approval itself and keeps the
-        verdicts in RV(run.gates); every host refuses to prepare while either refuses, whatever the checklist ran.
+        verdicts in RV(gates); every host refuses to prepare while either refuses, whatever the checklist ran.
     type: dict
     default: {}
   override_reason:

@@ -255,8 +255,8 @@ def check_approval(approval, deployer, now, environment=None):
         if expires <= now.astimezone(UTC):
             return False, "the approval of change %s by %s expired at %s" % (change_id, approver, expires.isoformat())
     environments = approval.get("environments")
-    if environments not in (None, []) and (not isinstance(environments, list)
-                                          or not all(isinstance(item, str) for item in environments)):
+    named = isinstance(environments, list) and all(isinstance(item, str) for item in environments)
+    if environments not in (None, []) and not named:
         return False, ("change %s: environments is %r, not a list of environment names (write [%s])"
                        % (change_id, environments, environments if isinstance(environments, str) else "..."))
     if environments and environment and environment not in environments:

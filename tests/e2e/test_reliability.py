@@ -105,7 +105,7 @@ def fleet_state():
      'YAML read an unquoted 16:00 as a number; quote it ("16:00")'),
     (["-e", "app_version=1.1.0", "-e", '{"deploy_windows": {"freezes": [{"start": "2027-01-04T00:00", '
       '"end": "2026-12-20T00:00"}]}}'], "deploy_windows.freezes[0]: end 2026-12-20T00:00 is not after start"),
-    (["-e", "app_version=1.1.0", "-e", "app_lb_backend=sample;shutdown sessions"],
+    (["-e", "app_version=1.1.0", "-e", '{"app_lb_backend": "sample;shutdown sessions"}'],
      "app_lb_backend (rolling_lb_backend) is 'sample;shutdown sessions'"),
     (["-e", "app_version=1.1.0", "-e", "app_lb_backend=nosuch"], "HAProxy has no backend named 'nosuch'"),
     (["-e", "app_version=1.1.0", "-e", "app_lb_server=web"], "backend sample has no server web (host app01)"),
@@ -195,8 +195,8 @@ def small_releases_disk():
     on_host(host, "umount -l /opt/sample/releases")
 
 
-def test_a_disk_that_fills_while_unpacking_leaves_no_partial_files_and_names_the_space(roomy_artifact,
-                                                                                        small_releases_disk):
+def test_a_disk_that_fills_while_unpacking_leaves_no_partial_files_and_names_the_space(
+        roomy_artifact, small_releases_disk):
     host = small_releases_disk
     before = live_links()
     servers = fleet_state()[1]

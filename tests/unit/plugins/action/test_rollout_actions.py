@@ -76,8 +76,8 @@ def test_production_gates_are_judged_by_the_plan(extra, refused):
 
 
 def test_gates_are_not_enforced_outside_production_nor_for_rollbacks():
-    assert rollout_plan.production_gates(plan_args(windows=FROZEN), "alice", no_file) == {"enforced": False,
-                                                                                         "refused": ""}
+    outside = rollout_plan.production_gates(plan_args(windows=FROZEN), "alice", no_file)
+    assert outside == {"enforced": False, "refused": ""}
     rollback = production(kind="rollback", windows=FROZEN)
     assert not rollout_plan.production_gates(rollback, "alice", no_file)["enforced"]
 

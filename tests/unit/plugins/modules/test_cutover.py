@@ -41,7 +41,14 @@ def systemctl(monkeypatch):
     def run_command(self, args, **kwargs):
         calls.append(list(args))
         if "journalctl" in args:
-            return 0, "Traceback (most recent call last):\nModuleNotFoundError: No module named 'flask' token=s3cr3t\n", ""
+            # As systemd 252 answers: with --since, --lines keeps the first entries, unless --reverse.
+            entries = (["app.service: Started.", "Traceback (most recent call last):"]
+                       + ['  File "/opt/app/current/app.py", line %d, in <module>' % n for n in range(10)]
+                       + ["ModuleNotFoundError: No module named 'flask' token=s3cr3t",
+                          "app.service: Main process exited, code=exited, status=1/FAILURE"])
+            count = int(args[args.index("--lines") + 1])
+            shown = entries[::-1][:count] if "--reverse" in args else entries[:count]
+            return 0, "\n".join(shown) + "\n", ""
         if "show" in args:
             return 0, "ActiveState=failed\nSubState=failed\nResult=exit-code\nExecMainStatus=1\nNRestarts=0\n", ""
         return 0, "", ""
@@ -134,6 +141,20 @@ def test_bad_health_settings_are_refused_before_anything_changes(app, systemctl,
     pytest.param({"ActiveState": "active", "SubState": "running", "Result": "success", "ExecMainStatus": "0"},
                  ["GET /health 500"], "app active (running)", id="running-journal-not-quoted"),
     pytest.param({}, [], None, id="nothing-known"),
+    # A port taken by another process: the error line, not systemd's lines after it nor the traceback frames.
+    pytest.param({"ActiveState": "activating", "SubState": "auto-restart", "Result": "exit-code", "NRestarts": "2"},
+                 ["Traceback (most recent call last):", '  File "/opt/app/current/app.py", line 9, in <module>',
+                  "    self.server_bind()", "OSError: [Errno 98] Address already in use",
+                  "app.service: Main process exited, code=exited, status=1/FAILURE",
+                  "app.service: Failed with result 'exit-code'.", "Stopped app.service - the app."],
+                 "app activating (auto-restart, exit-code, 2 restarts): OSError: [Errno 98] Address already in use",
+                 id="port-taken"),
+    pytest.param({"ActiveState": "active", "SubState": "running", "NRestarts": "2"},
+                 ["OSError: [Errno 98] Address already in use", "app.service: Scheduled restart job.", "Started app."],
+                 "app active (running, 2 restarts): OSError: [Errno 98] Address already in use",
+                 id="caught-between-two-restarts"),
+    pytest.param({"ActiveState": "failed"}, ["app.service: Failed with result 'timeout'."],
+                 "app failed: app.service: Failed with result 'timeout'.", id="only-systemd-lines"),
 ])
 def test_describe_service(state, journal, expected):
     assert cutover_module.describe_service("app", state, journal) == expected
