@@ -107,7 +107,7 @@ class ActionModule(ActionBase):
         names = set()
         for host, found in rows.items():
             if any(row.get("check") == "lock" and row.get("passed") and row.get("lock") for row in found):
-                names.add(_rollout.lb_server_of(hostvars, host))
+                names.add(_rollout.lb_server_of(hostvars, host, unknown=host))
         return names
 
     def capacity(self, args, hosts, task_vars, repairs=()):
@@ -125,7 +125,13 @@ class ActionModule(ActionBase):
         hostvars = task_vars.get("hostvars") or {}
         return _checklist.capacity_row(bool(lb.get("enabled")), answer, (plan["sizes"] or [1])[0],
                                        plan["required_serving"], args["min_healthy_percent"], lb.get("backend"),
-                                       repairs, names={host: _rollout.lb_server_of(hostvars, host) for host in hosts})
+                                       repairs, names=self.server_names(hostvars, hosts))
+
+    @staticmethod
+    def server_names(hostvars, hosts):
+        """{host: its HAProxy server name}, leaving out a host whose name is only known once it is templated."""
+        names = {host: _rollout.lb_server_of(hostvars, host) for host in hosts}
+        return {host: name for host, name in names.items() if name is not None}
 
     @staticmethod
     def published_sha256(hosts, hostvars, host_var):

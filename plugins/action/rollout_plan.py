@@ -175,8 +175,9 @@ class ActionModule(ActionBase):
             if args["step"] == "plan":
                 hosts = list(task_vars.get("ansible_play_hosts_all") or [])
                 hostvars = task_vars.get("hostvars") or {}
+                servers = {host: _rollout.lb_server_of(hostvars, host) for host in hosts}
                 args["inputs"] = dict(args["inputs"], lb_servers={
-                    host: _rollout.lb_server_of(hostvars, host) for host in hosts})
+                    host: name for host, name in servers.items() if name is not None})
                 # The process's run id, unless an earlier run of this playbook (one that deploys twice) took it.
                 earlier = (task_vars.get(_rollout.RUN_VAR) or {}).get("run_id")
                 run_id = _runinfo.shared_run_id()

@@ -99,14 +99,15 @@ class PlanError(ValueError):
 PLAN_VAR, RUN_VAR = "__rolling_plan", "rolling_run"
 
 
-def lb_server_of(hostvars, host):
+def lb_server_of(hostvars, host, unknown=None):
     """The HAProxy server name of a host: rolling_lb_server (or rollback_lb_server), else app_lb_server, else its
-    inventory name. A value that is still a template is not read (the host's own tasks template it)."""
+    inventory name. A value still a template here is not guessed at: ``unknown`` is returned (its own tasks
+    template it)."""
     found = hostvars.get(host) or {}
     for name in ("rolling_lb_server", "rollback_lb_server", "app_lb_server"):
         value = found.get(name)
-        if value not in (None, "") and "{" not in str(value):
-            return str(value)
+        if value not in (None, ""):
+            return unknown if "{" in str(value) else str(value)
     return host
 
 

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from ansible_collections.conveyor.deploy.plugins.action import approval, deploy_window
+from ansible_collections.conveyor.deploy.plugins.action import approval, deploy_window, preflight_report
 from ansible_collections.conveyor.deploy.plugins.plugin_utils import _governance
 
 from ...tlscert import self_signed
@@ -164,3 +164,10 @@ def test_the_http_source_errors_never_show_the_url_or_token(endpoint):
         approval.fetch_url("https://127.0.0.1:1/x?key=SECRET", "CHG-1", "TOKEN", 2)
     for text in ("SECRET", "TOKEN", "127.0.0.1"):
         assert text not in str(failure.value)
+
+
+def test_the_checklist_judges_only_server_names_it_can_know():
+    hostvars = {"app01": {"app_lb_server": "web01"}, "app02": {"app_lb_server": "{{ inventory_hostname }}-web"},
+                "app03": {}}
+    assert preflight_report.ActionModule.server_names(hostvars, ["app01", "app02", "app03"]) == {
+        "app01": "web01", "app03": "app03"}

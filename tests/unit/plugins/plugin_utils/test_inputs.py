@@ -145,4 +145,5 @@ def test_lb_names_are_only_checked_with_a_load_balancer():
 def test_a_host_s_server_name_comes_from_its_variables():
     hostvars = {"a": {"app_lb_server": "web-a"}, "b": {"rolling_lb_server": "web-b", "app_lb_server": "x"},
                 "c": {"app_lb_server": "{{ inventory_hostname }}-web"}, "d": {}}
-    assert [_rollout.lb_server_of(hostvars, host) for host in "abcd"] == ["web-a", "web-b", "c", "d"]
+    assert [_rollout.lb_server_of(hostvars, host) for host in "abcd"] == ["web-a", "web-b", None, "d"]
+    assert _rollout.lb_server_of(hostvars, "c", unknown="c") == "c"
