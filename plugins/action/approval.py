@@ -136,6 +136,14 @@ def decide(args, deployer, load_file):
     return result
 
 
+def options_from(given, **overrides):
+    """The module's options: its defaults, the non-empty values of ``given``, then ``overrides``."""
+    options = {name: spec.get("default") for name, spec in ARGUMENT_SPEC.items()}
+    options.update((name, value) for name, value in (given or {}).items() if value not in (None, ""))
+    options.update(overrides)
+    return options
+
+
 def deployer_of(args, task_vars):
     if args.get("deployer"):
         return args["deployer"]

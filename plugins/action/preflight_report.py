@@ -52,9 +52,7 @@ class ActionModule(ActionBase):
             window = window_action.decide(dict(WINDOW_DEFAULTS, **args["window"]))
             fleet.append({"check": "window", "passed": window["allowed"], "summary": window["msg"]})
         if "approval" in checks:
-            spec = {key: value.get("default") for key, value in approval_action.ARGUMENT_SPEC.items()}
-            spec.update({key: value for key, value in args["approval"].items() if value not in (None, "")},
-                        fail_on_invalid=False)
+            spec = approval_action.options_from(args["approval"], fail_on_invalid=False)
             approval = approval_action.decide(spec, approval_action.deployer_of(spec, task_vars),
                                               self._loader.load_from_file)
             fleet.append({"check": "approval", "passed": approval.get("valid", False),
@@ -125,13 +123,7 @@ class ActionModule(ActionBase):
         hostvars = task_vars.get("hostvars") or {}
         return _checklist.capacity_row(bool(lb.get("enabled")), answer, (plan["sizes"] or [1])[0],
                                        plan["required_serving"], args["min_healthy_percent"], lb.get("backend"),
-                                       repairs, names=self.server_names(hostvars, hosts))
-
-    @staticmethod
-    def server_names(hostvars, hosts):
-        """{host: its HAProxy server name}, leaving out a host whose name is only known once it is templated."""
-        names = {host: _rollout.lb_server_of(hostvars, host) for host in hosts}
-        return {host: name for host, name in names.items() if name is not None}
+                                       repairs, names=_rollout.lb_servers(hostvars, hosts))
 
     @staticmethod
     def published_sha256(hosts, hostvars, host_var):

@@ -112,9 +112,8 @@ def production_gates(args, deployer, load_file):
     window = window_decision({"windows": args["windows"] or {}, "environment": environment, "now": None,
                               "clock_start": None, "override_reason": args["override_reason"],
                               "fail_when_closed": False})
-    options = {name: spec.get("default") for name, spec in approval_action.ARGUMENT_SPEC.items()}
-    options.update((name, value) for name, value in (args.get("approval") or {}).items() if value not in (None, ""))
-    options.update(environment=environment, required=True, now=None, fail_on_invalid=False, deployer=deployer)
+    options = approval_action.options_from(args.get("approval"), environment=environment, required=True, now=None,
+                                           fail_on_invalid=False, deployer=deployer)
     verdict = approval_action.decide(options, deployer, load_file)
     refused = [text for ok, text in ((window["allowed"], window["msg"]), (verdict["valid"], verdict["msg"])) if not ok]
     return {"enforced": True,
@@ -175,9 +174,7 @@ class ActionModule(ActionBase):
             if args["step"] == "plan":
                 hosts = list(task_vars.get("ansible_play_hosts_all") or [])
                 hostvars = task_vars.get("hostvars") or {}
-                servers = {host: _rollout.lb_server_of(hostvars, host) for host in hosts}
-                args["inputs"] = dict(args["inputs"], lb_servers={
-                    host: name for host, name in servers.items() if name is not None})
+                args["inputs"] = dict(args["inputs"], lb_servers=_rollout.lb_servers(hostvars, hosts))
                 # The process's run id, unless an earlier run of this playbook (one that deploys twice) took it.
                 earlier = (task_vars.get(_rollout.RUN_VAR) or {}).get("run_id")
                 run_id = _runinfo.shared_run_id()

@@ -111,6 +111,12 @@ def lb_server_of(hostvars, host, unknown=None):
     return host
 
 
+def lb_servers(hostvars, hosts):
+    """{host: HAProxy server name} of the hosts whose name is known without templating it."""
+    names = {host: lb_server_of(hostvars, host) for host in hosts}
+    return {host: name for host, name in names.items() if name is not None}
+
+
 def run_from(task_vars, planned=False):
     """The run object a task works on, or PlanError naming the entry point that must run first.
 

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from ansible_collections.conveyor.deploy.plugins.action import approval, deploy_window, preflight_report
-from ansible_collections.conveyor.deploy.plugins.plugin_utils import _governance
+from ansible_collections.conveyor.deploy.plugins.action import approval, deploy_window
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _governance, _rollout
 
 from ...tlscert import self_signed
 
@@ -169,5 +169,5 @@ def test_the_http_source_errors_never_show_the_url_or_token(endpoint):
 def test_the_checklist_judges_only_server_names_it_can_know():
     hostvars = {"app01": {"app_lb_server": "web01"}, "app02": {"app_lb_server": "{{ inventory_hostname }}-web"},
                 "app03": {}}
-    assert preflight_report.ActionModule.server_names(hostvars, ["app01", "app02", "app03"]) == {
+    assert _rollout.lb_servers(hostvars, ["app01", "app02", "app03"]) == {
         "app01": "web01", "app03": "app03"}
