@@ -41,9 +41,15 @@ def window_problem(run, direction):
             "Next window: %s." % (found["rule"], found["reason"], found.get("next_open") or "none"))
 
 
-def drained_ahead(run, hostvars, args, index):
+def earlier_hosts(batches, index):
+    """The hosts of the batches before batch ``index`` (1-based): where this run's earlier records are."""
+    return [host for batch in batches[:max(index - 1, 0)] for host in batch]
+
+
+def drained_ahead(run, hostvars, args, index, batches=None):
     """The drain of batch ``index`` that the previous batch's done step made, or None."""
-    for record in _rollout.batch_records(run, hostvars, args["record_var"]):
+    carriers = earlier_hosts(batches, index) if batches is not None else None
+    for record in _rollout.batch_records(run, hostvars, args["record_var"], carriers):
         ahead = record.get("next_drain")
         if (record.get("index") == index - 1 and record.get("direction") == args["direction"]
                 and isinstance(ahead, dict) and ahead.get("index") == index):
@@ -76,16 +82,16 @@ class ActionModule(ActionBase):
         planned = next((batch for batch in batches if set(batch) & set(play_batch)), play_batch)
         index = batches.index(planned) + 1 if planned in batches else 0
         if args["step"] == "drain":
-            result.update(self.drain_step(run, args, task_vars, hostvars, planned, play_batch, index, len(batches)))
+            result.update(self.drain_step(run, args, task_vars, hostvars, planned, play_batch, index, batches))
         else:
             result.update(self.done(run, args, task_vars, hostvars, planned, play_batch, index, batches))
         return result
 
-    def drain_step(self, run, args, task_vars, hostvars, planned, play_batch, index, total):
+    def drain_step(self, run, args, task_vars, hostvars, planned, play_batch, index, batches):
         """This batch's drain: the one the previous batch's done step made, or a new one."""
-        ahead = drained_ahead(run, hostvars, args, index)
+        ahead = drained_ahead(run, hostvars, args, index, batches)
         if ahead is None:
-            return self.drain(run, args, task_vars, planned, play_batch, index, total)
+            return self.drain(run, args, task_vars, planned, play_batch, index, len(batches))
         # Hosts drained ahead that left the play since (unreachable) rejoin at once.
         gone = [host for host in ahead["moving"] if host not in play_batch]
         if gone and run["lb"].get("enabled"):
@@ -97,8 +103,8 @@ class ActionModule(ActionBase):
     def batches(run, hostvars, direction):
         if direction == "forward":
             return run["batches"]
-        rows = _rollout.records_of(run, hostvars)
-        return _rollout.recovery(run, rows, _rollout.window_closed(run, hostvars))[1]
+        forward = _rollout.batch_records(run, hostvars)
+        return _rollout.recovery(run, _rollout.rows_of(forward), _rollout.closed_of(forward))[1]
 
     def lb_call(self, run, servers, state, task_vars, **extra):
         """One haproxy_server execution on the load balancer; a failed answer when it does not answer.
@@ -173,9 +179,12 @@ class ActionModule(ActionBase):
                 "CONVEYOR_HOSTS": ",".join(planned)})
             if problem:
                 record.update(error=problem, stop=True)
-        record.update(index=index, batches=len(batches), direction=args["direction"],
-                      served_before=drain.get("served_before"), served_after=out.get("served_after"))
-        rows = dict(_rollout.records_of(run, hostvars, args["record_var"]))
+        # Every earlier record of the run rides along, so that a reader finds them all on one host.
+        earlier = [_rollout.slim(found) for found in
+                   _rollout.batch_records(run, hostvars, args["record_var"], earlier_hosts(batches, index))]
+        record.update(index=index, batches=len(batches), direction=args["direction"], run_id=run["run_id"],
+                      served_before=drain.get("served_before"), served_after=out.get("served_after"), earlier=earlier)
+        rows = dict(_rollout.rows_of(earlier))
         rows.update(record["hosts"])
         line, figures = _rollout.progress(run, record, rows, time.time(),
                                           "Recovery batch" if args["direction"] == "recover" else "Batch", batches)

@@ -418,25 +418,80 @@ def judge_batch(run, hosts, moving, cutover_results, labels, drain=None, enable=
 
 # The variables under which the batch steps register their records: the run's batches, a fleet recovery's.
 BATCH_VAR, RECOVER_VAR = "__rolling_batch", "__rolling_recover"
+# What a record keeps when it rides along in a later record's ``earlier``: what the readers of records use.
+RECORD_KEYS = ("index", "batches", "direction", "run_id", "hosts", "stop", "error", "closed", "next_drain",
+               "served_before", "served_after")
 
 
-def batch_records(run, hostvars, key=BATCH_VAR):
-    """The distinct per-batch records left on the run's hosts under ``key`` (each batch's hosts share one)."""
-    found = []
-    for host in run["hosts"]:
-        record = (hostvars.get(host) or {}).get(key)
-        if isinstance(record, dict) and record not in found:
-            found.append(record)
+def slim(record):
+    return dict((name, record[name]) for name in RECORD_KEYS if name in record)
+
+
+def _record_on(hostvars, host, key, run_id):
+    """The record ``host`` carries under ``key`` for this run, or None (one merge of its variables by Ansible)."""
+    try:
+        found = (hostvars.get(host) or {}).get(key)
+    except KeyError:
+        return None
+    if not isinstance(found, dict) or found.get("run_id") not in (None, run_id):
+        return None
     return found
+
+
+def _identity(record):
+    return (record.get("index"), record.get("direction"), tuple(sorted(record.get("hosts") or {})))
+
+
+def record_carriers(run, hostvars, key=BATCH_VAR):
+    """The hosts that may carry records under ``key``, in batch order: those of the run's batches, or of its fleet
+    recovery (which follows from the run's own records)."""
+    if key == RECOVER_VAR:
+        forward = batch_records(run, hostvars)
+        return recovery(run, rows_of(forward), closed_of(forward))[0]
+    return [host for batch in run["batches"] for host in batch]
+
+
+def batch_records(run, hostvars, key=BATCH_VAR, carriers=None):
+    """The distinct per-batch records of this run under ``key``, in batch order.
+
+    The batch step registers a record on the hosts of its batch carrying every earlier record of the run under
+    ``earlier``. So the hosts are read from the last one backwards, and the reading stops at the first host with
+    such a record: in a run that went through, one host is read, not every host (each read costs Ansible a merge
+    of that host's variables, and every host's finish reads the records). Records without ``earlier`` (an
+    unexpected error, recorded on each host of its batch) are collected on the way. ``carriers``: the hosts to
+    read (default record_carriers).
+    """
+    latest, seen = [], set()
+    hosts = record_carriers(run, hostvars, key) if carriers is None else carriers
+    for host in reversed(hosts):
+        record = _record_on(hostvars, host, key, run["run_id"])
+        if record is None or _identity(record) in seen:
+            continue
+        seen.add(_identity(record))
+        latest.append(dict((name, value) for name, value in record.items() if name != "earlier"))
+        earlier = record.get("earlier")
+        if isinstance(earlier, list):
+            latest.extend(reversed([item for item in earlier if _identity(item) not in seen]))
+            break
+    return list(reversed(latest))
+
+
+def rows_of(records):
+    """host -> row from a run's batch records (the first record naming a host wins)."""
+    rows = {}
+    for record in records:
+        for name, row in (record.get("hosts") or {}).items():
+            rows.setdefault(name, dict(row, batch=record.get("index")))
+    return rows
+
+
+def closed_of(records):
+    return next((record["closed"] for record in records if record.get("closed")), "")
 
 
 def records_of(run, hostvars, key=BATCH_VAR):
     """host -> row from the per-batch records the batch steps left on the hosts under ``key``."""
-    rows = {}
-    for record in batch_records(run, hostvars, key):
-        for name, row in (record.get("hosts") or {}).items():
-            rows.setdefault(name, dict(row, batch=record.get("index")))
-    return rows
+    return rows_of(batch_records(run, hostvars, key))
 
 
 def batch_errors(run, hostvars, key=BATCH_VAR):
@@ -448,7 +503,7 @@ def batch_errors(run, hostvars, key=BATCH_VAR):
 
 
 def window_closed(run, hostvars):
-    return next((record["closed"] for record in batch_records(run, hostvars) if record.get("closed")), "")
+    return closed_of(batch_records(run, hostvars))
 
 
 def progress(run, record, done_rows, now, label="Batch", batches=None):

@@ -255,9 +255,60 @@ def test_a_host_drained_ahead_that_left_the_play_rejoins_and_the_others_move():
     record = {"index": 1, "direction": "forward", "hosts": {},
               "next_drain": {"index": 2, "moving": ["b", "c"], "changed": True, "msg": "batch 2 of 2: b, c"}}
     hostvars = {"a": {"__rolling_batch": record}}
-    found = action.drain_step(run, args, {}, hostvars, ["b", "c"], ["b"], 2, 2)
+    found = action.drain_step(run, args, {}, hostvars, ["b", "c"], ["b"], 2, [["a"], ["b", "c"]])
     assert found["moving"] == ["b"] and calls == [("enabled", ["c"])]
     # Without a drain made ahead, the step drains the batch itself.
     calls[:] = []
-    found = action.drain_step(run, args, {}, {"a": {}}, ["b", "c"], ["b", "c"], 2, 2)
+    found = action.drain_step(run, args, {}, {"a": {}}, ["b", "c"], ["b", "c"], 2, [["a"], ["b", "c"]])
     assert found["moving"] == ["b", "c"] and calls == [("drained", ["b", "c"])]
+
+
+class CountingHostvars(dict):
+    """hostvars whose every read is counted: each costs Ansible a merge of that host's variables."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reads = []
+
+    def get(self, host, default=None):
+        self.reads.append(host)
+        return super().get(host, default)
+
+
+def test_each_batch_record_carries_the_earlier_ones_so_readers_read_one_host():
+    run, calls = lb_run(), []
+    action = batch_action(calls)
+    args = {"step": "done", "direction": "forward", "drain_var": "__rolling_drain",
+            "cutover_var": "__rolling_cutover", "record_var": "__rolling_batch"}
+    moved = {"outcome": "moved", "timings": {"verify": 1.0}}
+    hostvars = CountingHostvars(a={"__rolling_cutover": moved}, b={"__rolling_cutover": moved},
+                                c={"__rolling_cutover": moved})
+    first = action.done(run, args, {"__rolling_drain": {"moving": ["a", "b"]}}, hostvars, ["a", "b"], ["a", "b"], 1,
+                        run["batches"])
+    assert first["earlier"] == [] and first["run_id"] == run["run_id"]
+    for host in ("a", "b"):
+        hostvars[host]["__rolling_batch"] = first
+    second = action.done(run, args, {"__rolling_drain": {"moving": ["c"]}}, hostvars, ["c"], ["c"], 2, run["batches"])
+    assert [record["index"] for record in second["earlier"]] == [1]
+    assert "earlier" not in second["earlier"][0] and "figures" not in second["earlier"][0]
+    hostvars["c"]["__rolling_batch"] = second
+    hostvars.reads[:] = []
+    rows = _rollout.records_of(run, hostvars)
+    assert hostvars.reads == ["c"], "the last batch's record carries the others"
+    assert {host: row["outcome"] for host, row in rows.items()} == {"a": "deployed", "b": "deployed", "c": "deployed"}
+    assert [row["batch"] for host, row in sorted(rows.items())] == [1, 1, 2]
+
+
+def test_records_of_another_run_are_ignored_and_unexpected_errors_are_collected():
+    run = committed()
+    earlier = {"index": 1, "direction": "forward", "run_id": run["run_id"], "earlier": [],
+               "hosts": {"a": {"outcome": "deployed"}, "b": {"outcome": "deployed"}}}
+    crashed = {"index": 0, "run_id": run["run_id"], "stop": True, "error": "unexpected error on c: boom",
+               "hosts": {"c": {"outcome": "failed", "reason": "unexpected error: boom"}}}
+    other_run = {"index": 1, "run_id": "another-run", "earlier": [], "hosts": {"c": {"outcome": "deployed"}}}
+    hostvars = {"a": {"__rolling_batch": earlier}, "b": {"__rolling_batch": earlier}, "c": {"__rolling_batch": crashed}}
+    assert [record["index"] for record in _rollout.batch_records(run, hostvars)] == [1, 0]
+    assert _rollout.batch_errors(run, hostvars) == ["unexpected error on c: boom"]
+    assert _rollout.records_of(run, hostvars)["c"]["outcome"] == "failed"
+    hostvars["c"]["__rolling_batch"] = other_run
+    assert "c" not in _rollout.records_of(run, hostvars)
