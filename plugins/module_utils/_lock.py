@@ -9,6 +9,7 @@ import binascii
 import datetime
 import json
 import os
+import re
 import time
 
 from ansible_collections.conveyor.deploy.plugins.module_utils._release import (
@@ -123,9 +124,26 @@ def takeover_reason(held, params, now):
     return None
 
 
+RUN_ID = re.compile(r"^(\d{8}T\d{6}Z)-")
+
+
 def younger(held, run_id):
-    """Whether ``held`` belongs to a run that started after ``run_id`` (run ids sort by start)."""
-    return str((held or {}).get("run_id") or "") > str(run_id)
+    """Whether ``held`` belongs to a run that started after ``run_id``.
+
+    Run ids sort by start (``<UTC second>-<random>``, which also orders two runs of the same second). A lock
+    whose run id has another form (written by hand or by another tool) is judged by its ``started_at``
+    against this run's second, and is never younger when that cannot be read: a string comparison would
+    make such a lock look younger, and a run wait for it before refusing.
+    """
+    theirs = str((held or {}).get("run_id") or "")
+    if RUN_ID.match(theirs):
+        return theirs > str(run_id)
+    mine = RUN_ID.match(str(run_id))
+    started = parse_time((held or {}).get("started_at"))
+    if not mine or started is None:
+        return False
+    start = datetime.datetime.strptime(mine.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.timezone.utc)
+    return started > start + datetime.timedelta(seconds=1)
 
 
 def acquire(layout, params, check_mode=False, clock=time.monotonic, sleep=time.sleep):

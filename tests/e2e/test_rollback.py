@@ -1,5 +1,7 @@
 """Manual rollback on the lab: refusals that change nothing, a rolling rollback with zero
 failed requests, a rerun that changes nothing."""
+import datetime
+
 import pytest
 
 from .conftest import Traffic, app_hosts, live_versions, on_host, playbook, releases
@@ -61,8 +63,12 @@ def test_refused_when_the_target_does_not_verify_on_one_host():
 
 
 def test_refused_when_a_lock_is_held():
+    # A deploy that started a minute ago and is still running (one started after the rollback would be waited
+    # for a while: two runs started together settle who goes first).
+    started = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=1)).strftime(
+        "%Y-%m-%dT%H:%M:%S.000000Z")
     on_host("app03", "echo '{\"run_id\": \"deploy-in-progress\", \"owner\": \"carol@ci\", \"started_at\": "
-                     "\"2099-01-01T00:00:00.000000Z\", \"ttl\": 3600}' > /opt/sample/.conveyor/deploy.lock")
+                     "\"%s\", \"ttl\": 3600}' > /opt/sample/.conveyor/deploy.lock" % started)
     try:
         before = snapshot()
         result = rollback("-e", "rollback_to=1.0.0")

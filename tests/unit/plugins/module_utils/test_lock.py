@@ -128,3 +128,17 @@ def test_the_older_run_waits_only_so_long(tmp_path):
     with pytest.raises(_lock.ReleaseError):
         _lock.acquire(layout, params("20261203T120000Z-aaaaaaaa", wait_younger=30), clock=lambda: next(ticks),
                       sleep=lambda s: None)
+
+
+@pytest.mark.parametrize("held, is_younger", [
+    pytest.param({"run_id": "20261203T120001Z-00000000"}, True, id="a-later-run-id"),
+    pytest.param({"run_id": "20261203T115959Z-ffffffff"}, False, id="an-earlier-run-id"),
+    pytest.param({"run_id": "deploy-in-progress", "started_at": "2026-12-03T11:59:00.000000Z"}, False,
+                 id="a-foreign-id-started-before"),
+    pytest.param({"run_id": "deploy-in-progress", "started_at": "2026-12-03T12:05:00.000000Z"}, True,
+                 id="a-foreign-id-started-after"),
+    pytest.param({"run_id": "deploy-in-progress"}, False, id="a-foreign-id-with-no-time"),
+])
+def test_younger_reads_a_foreign_run_id_by_its_start_not_as_text(held, is_younger):
+    # As text, "deploy-in-progress" sorts after every run id: a rollback used to wait a minute for such a lock.
+    assert _lock.younger(held, "20261203T120000Z-aaaaaaaa") is is_younger
