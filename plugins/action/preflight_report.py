@@ -62,12 +62,14 @@ class ActionModule(ActionBase):
         rows = {}
         me = _holder.identity()
         verdicts = {}
+        # The heartbeats the plan read on the load balancer, when the checklist runs after one.
+        heartbeat = ((task_vars.get(_rollout.PLAN_VAR) or {}).get("run") or {}).get("heartbeat")
 
         def judge(lock):
             # One verdict per holder: proving a run dead scans this controller's processes.
             key = (lock.get("run_id"), str(lock.get("controller")))
             if key not in verdicts:
-                verdicts[key] = _holder.dead_reason(lock, me)
+                verdicts[key] = _holder.dead_reason(lock, me, heartbeat=heartbeat)
             return verdicts[key]
 
         for host in hosts:

@@ -114,7 +114,9 @@ class ActionModule(ActionBase):
         the batch out of the play, and out of the failure policy and the finish play with it.
         """
         lb = run["lb"]
-        args = dict(socket=lb["socket"], backend=lb["backend"], servers=servers, state=state, **extra)
+        # Every call renews this run's locks (module_utils/_heartbeat.py).
+        args = dict(socket=lb["socket"], backend=lb["backend"], servers=servers, state=state,
+                    heartbeat=_rollout.heartbeat_args(run), **extra)
         try:
             return self._execute_module(module_name=HAPROXY_SERVER, module_args=args, task_vars=task_vars)
         except AnsibleConnectionFailure as exc:

@@ -99,17 +99,22 @@ class ActionModule(ActionBase):
                    "wait_younger": YOUNGER_RUN_WAIT}
         if run.get("changelog_anchor"):
             options["changelog_anchor"] = run["changelog_anchor"]
+        renewed = (run.get("lock") or {}).get("renewed")
+        if renewed:
+            # The run's load-balancer calls renew the lock (its heartbeats): a short time to live is safe.
+            options.update(renewed=renewed, bound=int((run.get("lock") or {}).get("bound_s") or 0))
         return options
 
-    def call_locking(self, **steps):
+    def call_locking(self, run, **steps):
         """One host_steps execution; again, taking the lock over, when it failed on the lock of a dead run.
 
-        Only this controller can prove a run of its own dead (its process is gone), so the module
+        Only the controller can prove a run dead (its process on this controller is gone, or its heartbeats
+        on the load balancer stopped: ``run["heartbeat"]``, read when the run was planned), so the module
         cannot decide it; the second execution costs a round-trip only on a host that needs repair.
         """
         answer = self.call(**steps)
         held = answer.get("lock_held") if answer.get("failed_step") == "lock" else None
-        why = _holder.dead_reason(held, steps["lock"]["controller"]) if held else None
+        why = _holder.dead_reason(held, steps["lock"]["controller"], heartbeat=run.get("heartbeat")) if held else None
         if why:
             steps["lock"] = dict(steps["lock"], takeover=held.get("run_id"), reason=why)
             answer = self.call(**steps)
@@ -142,7 +147,7 @@ class ActionModule(ActionBase):
             steps.update(artifact_username=args["artifact_username"], artifact_password=args["artifact_password"])
         if not args["force"] and (args["probe"] or {}).get("url"):
             steps["skip_if_live"] = dict(args["probe"], version=run["version"])
-        answer = self.call_locking(**steps)
+        answer = self.call_locking(run, **steps)
         current = answer.get("current") or {}
         record = {"from": current, "back": current, "to": {"release_id": run["release_id"], "version": run["version"]},
                   "work": True}
@@ -162,7 +167,7 @@ class ActionModule(ActionBase):
     def resolve(self, run, args, host):
         """Resolve the host's rollback target and lock it when it moves: one module execution."""
         target = {"target": args["rollback_to"]} if args["rollback_to"] else {"target_previous_good": True}
-        answer = self.call_locking(app_root=args["app_root"], run_id=run["run_id"], lock=self.lock_options(run, args),
+        answer = self.call_locking(run, app_root=args["app_root"], run_id=run["run_id"], lock=self.lock_options(run, args),
                                    **target)
         if answer.get("failed") and answer.get("failed_step") in (None, "inspect"):
             return {"error": answer.get("msg") or "failed", "work": False}

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 
+from ansible.errors import AnsibleConnectionFailure
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
@@ -90,13 +91,38 @@ def input_problems(args, hosts=()):
         found.append('This is production: give -e rollback_reason="..." (it is recorded with the rollback)')
     found += _inputs.text_problems({"change_id": inputs.get("change_id"), prefix + "_reason": args.get("reason")})
     if "lock_ttl" in inputs and hosts and not [p for p in found if "_batches" in p]:
-        try:
-            count = len(_rollout.batch_sizes(args["batches"], len(hosts), prefix + "_batches"))
-        except _rollout.PlanError:
-            count = 0
-        found += _inputs.lock_problems(inputs["lock_ttl"], count, args["drain_timeout"],
-                                       (inputs.get("health") or {}).get("timeout", 0), args["bake_seconds"])
+        found += [problem.replace("rolling_", prefix + "_", 1) for problem in _inputs.lock_problems(
+            inputs["lock_ttl"], batch_count(args, hosts), args["drain_timeout"],
+            (inputs.get("health") or {}).get("timeout", 0), args["bake_seconds"], args["up_timeout"],
+            renewed=bool(args["lb"].get("enabled")))]
     return found + _rollout.hook_problems(args.get("hooks") or {})
+
+
+def batch_count(args, hosts):
+    try:
+        return len(_rollout.batch_sizes(args["batches"], len(hosts), "batches"))
+    except _rollout.PlanError:
+        return 0
+
+
+def lock_policy(args, hosts):
+    """How the run's locks live: renewed by its heartbeats on the load balancer when there is one.
+
+    ``bound_s`` is the latest a renewed lock expires for a reader that cannot see the heartbeats: the whole
+    rollout by its timeouts, plus one time to live for the checklist and the staging.
+    """
+    lb = args.get("lb") or {}
+    if not lb.get("enabled"):
+        return {"renewed": None, "bound_s": 0}
+    inputs = args["inputs"]
+    try:
+        ttl = int(inputs.get("lock_ttl") or 0)
+    except (TypeError, ValueError):
+        ttl = 0
+    whole = _inputs.rollout_bounds(batch_count(args, hosts), args["drain_timeout"],
+                                   (inputs.get("health") or {}).get("timeout", 0), args["bake_seconds"],
+                                   args["up_timeout"])[1]
+    return {"renewed": {"host": lb.get("host"), "backend": lb.get("backend")}, "bound_s": whole + ttl}
 
 
 def production_gates(args, deployer, load_file):
@@ -154,6 +180,9 @@ def plan(args, hosts, extra_vars, run_id=None, now=None):
     run["controller"] = _holder.identity()
     run["hooks"] = dict(args.get("hooks") or {})
     run["gates"] = {"enforced": False, "refused": ""}
+    run["lock"] = lock_policy(args, hosts)
+    # The other runs' heartbeats, read on the load balancer by the action (ActionModule.heartbeat).
+    run["heartbeat"] = None
     # The change log's head as this run found it (when the changelog callback is on): each host it locks keeps it.
     run["changelog_anchor"] = _changelog.published_head()
     return run
@@ -182,6 +211,8 @@ class ActionModule(ActionBase):
                            run_id=_runinfo.new_run_id() if run_id == earlier else run_id)
                 run["gates"] = production_gates(args, approval_action.deployer_of({}, task_vars),
                                                 self._loader.load_from_file)
+                if run["lb"]["enabled"]:
+                    run["heartbeat"] = self.heartbeat(run, task_vars)
             else:
                 run = _rollout.run_from(task_vars, planned=True)
                 hostvars = task_vars.get("hostvars") or {}
@@ -205,6 +236,28 @@ class ActionModule(ActionBase):
             # Registered as rolling_run: the result is the run object.
             result.update(run, changed=False, msg=_rollout.announce(run))
         return result
+
+    def heartbeat(self, run, task_vars):
+        """Record this run's first heartbeat and read the others' (the task is delegated to the load balancer).
+
+        A lock whose run has been silent for longer than its time to live is taken over on that evidence
+        (_holder.silent_reason), so a load balancer that cannot be read refuses the run here, naming it.
+        """
+        lb = run["lb"]
+        args = {"backend": lb["backend"], "run_id": run["run_id"]}
+        if lb.get("heartbeat_dir"):
+            args["dir"] = lb["heartbeat_dir"]
+        try:
+            answer = self._execute_module(module_name="conveyor.deploy.run_heartbeat", module_args=args,
+                                          task_vars=task_vars)
+        except AnsibleConnectionFailure as exc:
+            answer = {"failed": True, "msg": str(exc).splitlines()[0][:200]}
+        if answer.get("failed"):
+            prefix = "rolling" if run["kind"] == "deploy" else "rollback"
+            raise _rollout.PlanError("The load balancer %s did not answer when the run was planned (%s): the run "
+                                     "records its heartbeats there. Fix its connection, or set %s_lb_enabled: false "
+                                     "to run without it." % (lb.get("host"), answer.get("msg") or "no answer", prefix))
+        return {"host": lb.get("host"), "read_at": answer.get("now"), "beats": answer.get("beats") or {}}
 
     def out_of_rotation(self, run, task_vars):
         """The backend's servers that serve no traffic now (the task is delegated to the load balancer)."""

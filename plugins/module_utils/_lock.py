@@ -18,7 +18,13 @@ from ansible_collections.conveyor.deploy.plugins.module_utils._release import (
 
 
 def lock_expiry(lock):
-    """When ``lock`` expires (a datetime), or None when it carries no usable time."""
+    """When ``lock`` expires (a datetime), or None when it carries no usable time.
+
+    That is its start plus its time to live, or its ``expires_at`` when later: a run that renews its locks
+    through heartbeats (``renewed``) gives them a short time to live and, for readers that cannot see the
+    heartbeats, an ``expires_at`` as late as the whole rollout may take. The controller, which reads the
+    heartbeats, takes such a lock over as soon as its run has been silent for longer than its time to live.
+    """
     started = parse_time(lock.get("started_at"))
     if started is None:
         return None
@@ -26,7 +32,9 @@ def lock_expiry(lock):
         ttl = int(lock.get("ttl", 0))
     except (TypeError, ValueError):
         return None
-    return started + datetime.timedelta(seconds=ttl)
+    expiry = started + datetime.timedelta(seconds=ttl)
+    bound = parse_time(lock.get("expires_at")) if isinstance(lock.get("expires_at"), str) else None
+    return max(expiry, bound) if bound is not None else expiry
 
 
 def is_stale(lock, now):
@@ -42,8 +50,9 @@ def expiry_text(lock):
 
 
 def describe(lock):
-    return "run %s by %s (pid %s) since %s, ttl %ss" % (
-        lock.get("run_id"), lock.get("owner"), lock.get("pid"), lock.get("started_at"), lock.get("ttl"))
+    return "run %s by %s (pid %s) since %s, ttl %ss%s" % (
+        lock.get("run_id"), lock.get("owner"), lock.get("pid"), lock.get("started_at"), lock.get("ttl"),
+        " renewed by its heartbeats" if lock.get("renewed") else "")
 
 
 def read_lock(path):
@@ -103,11 +112,15 @@ def remove_lock(path, expected):
     return False
 
 
-def new_lock(run_id, owner, pid, ttl, now, controller=None):
-    lock = {"run_id": run_id, "owner": owner, "pid": pid, "ttl": ttl,
-            "started_at": isoformat(now), "expires_at": isoformat(now + datetime.timedelta(seconds=ttl))}
+def new_lock(run_id, owner, pid, ttl, now, controller=None, renewed=None, bound=0):
+    """The content of a lock. ``renewed``: where the run's heartbeats renew it (``ttl`` is then the longest
+    silence of a live run, and ``bound`` seconds the longest the whole run may hold it: its ``expires_at``)."""
+    lock = {"run_id": run_id, "owner": owner, "pid": pid, "ttl": ttl, "started_at": isoformat(now),
+            "expires_at": isoformat(now + datetime.timedelta(seconds=max(ttl, int(bound or 0) if renewed else 0)))}
     if controller:
         lock["controller"] = controller
+    if renewed:
+        lock["renewed"] = renewed
     return lock
 
 
@@ -180,11 +193,12 @@ def _acquire(layout, params, check_mode=False):
     why = takeover_reason(held, params, now) if held is not None else None
     if held is not None and why is None and not params.get("force"):
         raise ReleaseError("Could not take the deploy lock on %s: held by %s. Wait for that run to finish; "
-                           "if it died, the next run on the same controller takes the lock over, and any run "
-                           "does once it expires at %s." % (layout.root, describe(held), expiry_text(held)),
-                           lock=held, stale=False)
+                           "if it died, the next run on the same controller takes the lock over, %sand any run "
+                           "does once it expires at %s." % (
+                               layout.root, describe(held), "any run once its heartbeats stop for its ttl, "
+                               if held.get("renewed") else "", expiry_text(held)), lock=held, stale=False)
     lock = new_lock(params["run_id"], params["owner"] or actor(), params["pid"], params["ttl"], now,
-                    params.get("controller"))
+                    params.get("controller"), params.get("renewed"), params.get("bound") or 0)
     verb = "taking over" if why else "breaking"
     if check_mode:
         return dict(changed=True, lock=lock, stale=stale, previous=held, took_over=why,

@@ -87,8 +87,23 @@ options:
     type: list
     elements: str
     default: []
+  heartbeat:
+    description:
+      - Record that run O(heartbeat.run_id) is alive (M(conveyor.deploy.run_heartbeat) explains the beats), before
+        acting. Not in check mode. A beat that cannot be written is a warning, and the call goes on.
+    type: dict
+    suboptions:
+      run_id:
+        description: The run that makes this call.
+        type: str
+        required: true
+      dir:
+        description: Where the beats are kept (a directory per backend under it).
+        type: path
+        default: /var/lib/conveyor/heartbeats
 seealso:
   - module: community.general.haproxy
+  - module: conveyor.deploy.run_heartbeat
 """
 
 EXAMPLES = r"""
@@ -158,6 +173,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.conveyor.deploy.plugins.module_utils import _heartbeat
 from ansible_collections.conveyor.deploy.plugins.module_utils._haproxy import (
     REFUSED_CHECKS, HAProxyError, RuntimeAPI, capacity_problem, check_disagrees, last_check, settled,
 )
@@ -258,11 +274,22 @@ def main():
             refused_grace=dict(type="float", default=10),
             require_up=dict(type="bool", default=True),
             mark_up=dict(type="list", elements="str", default=[]),
+            heartbeat=dict(type="dict", options=dict(
+                run_id=dict(type="str", required=True),
+                dir=dict(type="path", default=_heartbeat.DEFAULT_DIR),
+            )),
         ),
         supports_check_mode=True,
     )
     if not 0 <= module.params["min_healthy_percent"] <= 100:
         module.fail_json(msg="Invalid min_healthy_percent %s: use a number from 0 to 100." % module.params["min_healthy_percent"])
+    beat = module.params["heartbeat"]
+    if beat and not module.check_mode:
+        try:
+            _heartbeat.beat(_heartbeat.directory(beat["dir"], module.params["backend"]), beat["run_id"])
+        except OSError as exc:
+            module.warn("Could not record the heartbeat of run %s under %s (%s): another run may take its locks over "
+                        "once they expire." % (beat["run_id"], beat["dir"], exc.strerror or exc))
     try:
         result = run(module, RuntimeAPI(module.params["socket"]))
     except HAProxyError as exc:

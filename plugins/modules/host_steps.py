@@ -92,9 +92,21 @@ options:
             that a later run on that controller can prove this one dead.
         type: dict
       ttl:
-        description: Time to live in seconds.
+        description:
+          - Time to live in seconds. With O(lock.renewed), the longest a live run stays silent (its heartbeats
+            renew the lock), and the controller of another run takes it over once the run has been silent that long.
         type: int
         default: 3600
+      renewed:
+        description:
+          - Where the run's heartbeats renew the lock (C(host), C(backend); M(conveyor.deploy.run_heartbeat)),
+            recorded in the lock. Readers that cannot see the heartbeats judge the lock by its C(expires_at),
+            O(lock.bound) seconds after it was taken.
+        type: dict
+      bound:
+        description: With O(lock.renewed), the longest in seconds the whole run may hold the lock (its C(expires_at)).
+        type: int
+        default: 0
       takeover:
         description: Take over the lock of this run id (its holder is provably dead); compare-and-delete.
         type: str
@@ -482,6 +494,8 @@ def main():
                 pid=dict(type="int"),
                 controller=dict(type="dict"),
                 ttl=dict(type="int", default=3600),
+                renewed=dict(type="dict"),
+                bound=dict(type="int", default=0),
                 takeover=dict(type="str"),
                 wait_younger=dict(type="int", default=0),
                 reason=dict(type="str"),

@@ -6,8 +6,9 @@
 A lock records the controller that took it (host name, kernel boot id, the ansible-playbook
 process id and that process's start time). A later run on the same controller (same host name,
 same boot) can prove the holder dead: its process is gone, or the process id now belongs to a
-process that started at another time. Nothing else is proof: a holder on another controller, or
-one recorded without these fields, is dead only once its lock expires.
+process that started at another time. A run on any controller is also dead once its heartbeats on the
+load balancer stopped for longer than its lock's time to live (module_utils/_heartbeat.py). Nothing else
+is proof: any other holder is dead only once its lock expires.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import errno
 import os
 import socket
+
+from ansible_collections.conveyor.deploy.plugins.module_utils import _heartbeat
 
 PROC = "/proc"
 
@@ -112,8 +115,35 @@ def _alive(pid):
     return True
 
 
-def dead_reason(lock, me, proc=PROC, alive=_alive):
-    """Why the holder of ``lock`` is provably dead, as seen from controller ``me``; None when it may live."""
+def silent_reason(lock, heartbeat):
+    """Why the run holding ``lock`` is dead by its heartbeats, or None.
+
+    Only a lock its run renews through heartbeats (``renewed``) is judged so: its run beats on the load
+    balancer at every batch, and a live run is never silent for longer than the lock's time to live.
+    ``heartbeat`` is the run object's view of the beats (``read_at``, ``beats``: _heartbeat.silent_for).
+    """
+    if not (lock or {}).get("renewed"):
+        return None
+    try:
+        ttl = int(lock.get("ttl"))
+    except (TypeError, ValueError):
+        return None
+    silent = _heartbeat.silent_for(heartbeat, lock.get("run_id"))
+    if silent is None or silent < ttl:
+        return None
+    return "it has not renewed its lock for %d s, longer than its ttl of %d s (its last heartbeat on the load " \
+        "balancer was at %s)" % (silent, ttl, heartbeat["beats"][str(lock.get("run_id"))])
+
+
+def dead_reason(lock, me, proc=PROC, alive=_alive, heartbeat=None):
+    """Why the holder of ``lock`` is provably dead, as seen from controller ``me``; None when it may live.
+
+    Dead: its ansible-playbook process on this controller is gone, or its heartbeats stopped (``heartbeat``:
+    ``silent_reason``).
+    """
+    silent = silent_reason(lock, heartbeat)
+    if silent:
+        return silent
     holder = (lock or {}).get("controller")
     if not isinstance(holder, dict) or not holder.get("host") or holder.get("host") != me.get("host"):
         return None

@@ -224,20 +224,40 @@ def proof_problems(health):
     return found
 
 
-def lock_problems(ttl, batches, drain_timeout, gate_timeout, bake_seconds):
-    """A lock must outlive the longest rollout its settings allow, or another run could take a host mid-run."""
+def rollout_bounds(batches, drain_timeout, gate_timeout, bake_seconds, up_timeout=0):
+    """(one batch, the whole rollout): the longest each may take in seconds, by the settings' timeouts.
+
+    A batch drains, switches and gates each host (a failed gate switches back and gates the previous release:
+    two gates), re-enables and bakes.
+    """
+    batch = float(drain_timeout) + 2 * float(gate_timeout) + float(up_timeout) + float(bake_seconds)
+    return int(batch), int(batches * batch)
+
+
+def lock_problems(ttl, batches, drain_timeout, gate_timeout, bake_seconds, up_timeout=0, renewed=False):
+    """A lock must outlive the longest silence of its run, or another run could take a host mid-run.
+
+    ``renewed``: the run's load-balancer calls renew its locks at every batch (module_utils/_heartbeat.py),
+    so the time to live must cover one batch; otherwise it must cover the whole rollout.
+    """
     try:
         ttl = int(ttl)
     except (TypeError, ValueError):
         return ["rolling_lock_ttl is %s: give seconds" % shown(ttl)]
     if ttl < 1:
         return ["rolling_lock_ttl is %d: give the lock's time to live in seconds" % ttl]
-    longest = int(batches * (float(drain_timeout) + float(gate_timeout)) + max(batches - 1, 0) * float(bake_seconds))
-    if batches and ttl < longest:
-        return ["rolling_lock_ttl %d s is shorter than this rollout may take (%d batch(es) x (drain %ss + gate %ss)"
-                "%s = %d s): raise it to at least %d" % (
-                    ttl, batches, drain_timeout, gate_timeout,
-                    " + bakes" if bake_seconds and batches > 1 else "", longest, longest)]
+    if not batches:
+        return []
+    batch, whole = rollout_bounds(batches, drain_timeout, gate_timeout, bake_seconds, up_timeout)
+    bake = " + bake %ss" % bake_seconds if bake_seconds else ""
+    if renewed and ttl < batch:
+        return ["rolling_lock_ttl %d s is shorter than one batch may take (drain %ss + 2 gates of %ss + re-enable %ss"
+                "%s = %d s; the run's heartbeats on the load balancer renew its locks at every batch): raise it to "
+                "at least %d" % (ttl, drain_timeout, gate_timeout, up_timeout, bake, batch, batch)]
+    if not renewed and ttl < whole:
+        return ["rolling_lock_ttl %d s is shorter than this rollout may take (%d batch(es) x (drain %ss + 2 gates of "
+                "%ss + re-enable %ss%s) = %d s; without a load balancer nothing renews the locks): raise it to at "
+                "least %d" % (ttl, batches, drain_timeout, gate_timeout, up_timeout, bake, whole, whole)]
     return []
 
 

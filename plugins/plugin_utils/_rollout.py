@@ -117,6 +117,14 @@ def lb_servers(hostvars, hosts):
     return {host: name for host, name in names.items() if name is not None}
 
 
+def heartbeat_args(run):
+    """The heartbeat option of the run's load-balancer calls: each one renews the run's locks."""
+    beat = {"run_id": run["run_id"]}
+    if (run.get("lb") or {}).get("heartbeat_dir"):
+        beat["dir"] = run["lb"]["heartbeat_dir"]
+    return beat
+
+
 def run_from(task_vars, planned=False):
     """The run object a task works on, or PlanError naming the entry point that must run first.
 

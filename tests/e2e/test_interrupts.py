@@ -195,3 +195,60 @@ def test_two_deploys_started_in_the_same_second_never_both_abort_and_never_inter
             assert "held by run" in output, output[-3000:]
     assert_consistent(records()[-1]["version"] if all(rc == 0 for rc, dummy in ended)
                       else next(version for (rc, dummy), version in zip(ended, (first, second)) if rc == 0))
+
+
+DEAD_RUN = "20261206T000000Z-0badcafe"
+BEATS = "/var/lib/conveyor/heartbeats/sample"
+
+
+def plant_a_lock_of_another_controller(host):
+    """The lock an AWX job leaves when its pod dies with it: another controller, 20 minutes old, 60 s to live,
+    renewed by heartbeats, and an ``expires_at`` (for readers that cannot see them) an hour away."""
+    now = time.time()
+    lock = {"run_id": DEAD_RUN, "owner": "carol@awx", "pid": 41, "ttl": 60,
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(now - 1200)),
+            "expires_at": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(now + 3600)),
+            "renewed": {"host": "lb", "backend": "sample"},
+            "controller": {"host": "automation-job-17-x2k9", "boot_id": "x", "pid": 41, "pid_start": "7"}}
+    assert on_host(host, "mkdir -p /opt/sample/.conveyor && echo '%s' > /opt/sample/.conveyor/deploy.lock && echo ok"
+                   % json.dumps(lock)) == "ok"
+
+
+def beat(seconds_ago):
+    """The dead run's last heartbeat on the load balancer, ``seconds_ago`` by the load balancer's clock."""
+    assert subprocess.run(
+        ["docker", "exec", "conveyor-lb", "python3", "-c",
+         "import datetime, json, os; os.makedirs(%r, exist_ok=True); at = datetime.datetime.now(datetime.timezone.utc)"
+         " - datetime.timedelta(seconds=%d); json.dump({'run_id': %r, 'at': at.strftime('%%Y-%%m-%%dT%%H:%%M:%%S.%%fZ')},"
+         " open(%r, 'w'))" % (BEATS, seconds_ago, DEAD_RUN, BEATS + "/" + DEAD_RUN)], check=False).returncode == 0
+
+
+def test_a_run_of_another_controller_holds_its_locks_while_it_beats_and_loses_them_once_silent():
+    """Fault 3: a run whose heartbeat stopped is taken over from any controller, its locks' time to live being
+    renewed per batch; one that still beats is not, though its lock was taken long before its time to live."""
+    version = other_version()
+    plant_a_lock_of_another_controller("app02")
+    try:
+        beat(5)
+        before = {host: on_host(host, "ls /opt/sample/releases") for host in app_hosts()}
+        refused = playbook("deploy.yml", "-e", "app_version=" + version)
+        assert refused.rc != 0
+        assert "held by run %s by carol@awx" % DEAD_RUN in refused.output
+        assert "nothing was changed" in refused.output
+        assert {host: on_host(host, "ls /opt/sample/releases") for host in app_hosts()} == before
+        assert json.loads(locks()["app02"])["run_id"] == DEAD_RUN
+
+        beat(90)
+        result = playbook("deploy.yml", "-e", "app_version=" + version)
+        assert result.rc == 0, result.output[-3000:]
+        assert "Took over the deploy lock of run %s on app02" % DEAD_RUN in result.output
+        assert "it has not renewed its lock for 9" in result.output
+        history = on_host("app02", "grep lock_takeover /opt/sample/.conveyor/history.jsonl | tail -1")
+        assert DEAD_RUN in history and "longer than its ttl of 60 s" in history
+        assert locks() == {}
+        assert set(live_versions().values()) == {version}
+        # This run beat on the load balancer too, at its plan and at every batch.
+        assert on_host("lb", "ls %s | wc -l" % BEATS) not in ("", "0", "1")
+    finally:
+        on_host("app02", "rm -f /opt/sample/.conveyor/deploy.lock")
+        on_host("lb", "rm -f %s/%s" % (BEATS, DEAD_RUN))

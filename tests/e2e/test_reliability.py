@@ -89,7 +89,7 @@ def fleet_state():
     (["-e", "app_version=2.0.0~rc1"], "pass the version to deploy"),
     (["-e", "app_version=1.1.0", "-e", "app_root=/etc"], "app_root is '/etc': it is a system directory"),
     (["-e", "app_version=1.1.0", "-e", '{"rolling_batches": ["25.5%"]}'], "a percentage must be a whole number"),
-    (["-e", "app_version=1.1.0", "-e", "rolling_lock_ttl=30"], "rolling_lock_ttl 30 s is shorter than this rollout"),
+    (["-e", "app_version=1.1.0", "-e", "rolling_lock_ttl=30"], "rolling_lock_ttl 30 s is shorter than one batch may take"),
     (["-e", "app_version=1.1.0", "-e", "app_artifact_url=file:///srv/sample-1.1.0.tar.gz"],
      "it must be an http(s) URL or an absolute path"),
     (["-e", "app_version=1.1.0", "-e", "app_health_path=health"], "app_health_path must start with '/'"),

@@ -2,6 +2,7 @@
 """The controller-side pieces of the rollout actions and the lookup, without Ansible's executor."""
 
 import datetime
+import os
 
 import pytest
 
@@ -312,3 +313,82 @@ def test_records_of_another_run_are_ignored_and_unexpected_errors_are_collected(
     assert _rollout.records_of(run, hostvars)["c"]["outcome"] == "failed"
     hostvars["c"]["__rolling_batch"] = other_run
     assert "c" not in _rollout.records_of(run, hostvars)
+
+
+def test_every_load_balancer_call_renews_the_runs_locks():
+    run, seen = lb_run(), []
+    action = object.__new__(rollout_batch.ActionModule)
+    action._execute_module = lambda module_name, module_args, task_vars: seen.append(module_args) or {}
+    action.lb_call(run, ["a"], "drained", {}, wait_timeout=5)
+    assert seen[0]["heartbeat"] == {"run_id": run["run_id"]} and seen[0]["servers"] == ["a"]
+
+
+def plan_action(answer):
+    action = object.__new__(rollout_plan.ActionModule)
+    calls = []
+
+    def execute(module_name, module_args, task_vars):
+        calls.append((module_name, module_args))
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+    action._execute_module = execute
+    return action, calls
+
+
+def test_the_plan_records_its_first_heartbeat_and_reads_the_others_on_the_load_balancer():
+    run = rollout_plan.plan(plan_args(lb=dict(LB_ARGS)), ["app01", "app02"], {}, run_id="20261201T100000Z-ab", now=T0)
+    assert run["lock"] == {"renewed": {"host": "lb01", "backend": "shop"}, "bound_s": 240}
+    beats = {"20261201T095000Z-cd": "2026-12-01T09:51:00.000000Z"}
+    action, calls = plan_action({"changed": True, "beats": beats, "now": "2026-12-01T10:00:01.000000Z"})
+    assert action.heartbeat(run, {}) == {"host": "lb01", "read_at": "2026-12-01T10:00:01.000000Z", "beats": beats}
+    assert calls == [("conveyor.deploy.run_heartbeat", {"backend": "shop", "run_id": "20261201T100000Z-ab"})]
+
+
+@pytest.mark.parametrize("answer", [
+    {"failed": True, "msg": "Permission denied"},
+    rollout_plan.AnsibleConnectionFailure("ssh: connect to host lb01 port 22: Connection refused"),
+])
+def test_a_load_balancer_that_cannot_keep_the_heartbeats_refuses_the_run_naming_it(answer):
+    run = rollout_plan.plan(plan_args(lb=dict(LB_ARGS)), ["app01", "app02"], {}, run_id="RUN", now=T0)
+    action, dummy = plan_action(answer)
+    with pytest.raises(_rollout.PlanError, match="The load balancer lb01 did not answer when the run was planned "
+                       r"\(.*(Permission denied|Connection refused).*\).*rolling_lb_enabled: false"):
+        action.heartbeat(run, {})
+
+
+LB_ARGS = {"enabled": True, "host": "lb01", "backend": "shop", "socket": "/run/haproxy/admin.sock"}
+ME = {"host": "ctl", "boot_id": "b", "pid": 1, "pid_start": "1"}
+
+
+def test_a_lock_whose_run_stopped_beating_is_taken_over_and_a_live_one_is_not():
+    held = {"run_id": "20261201T090000Z-cd", "ttl": 600, "renewed": {"host": "lb01", "backend": "shop"},
+            "started_at": "2026-12-01T09:00:00.000000Z", "controller": {"host": "awx-pod", "pid": 9}}
+    for read_at, taken in (("2026-12-01T09:59:59.000000Z", False), ("2026-12-01T10:00:00.000000Z", True)):
+        run = {"run_id": "20261201T100000Z-ab",
+               "heartbeat": {"read_at": read_at, "beats": {held["run_id"]: "2026-12-01T09:50:00.000000Z"}}}
+        action, calls = object.__new__(rollout_host.ActionModule), []
+
+        def call(**steps):
+            calls.append(steps["lock"])
+            if steps["lock"].get("takeover"):
+                return {"locked": True, "took_over": {"run_id": held["run_id"]}}
+            return {"failed": True, "failed_step": "lock", "lock_held": held, "msg": "held"}
+        action.call = call
+        answer = action.call_locking(run, app_root="/opt/shop", run_id=run["run_id"], lock={"controller": ME})
+        assert bool(answer.get("locked")) is taken
+        assert len(calls) == (2 if taken else 1)
+        if taken:
+            assert calls[1]["takeover"] == held["run_id"] and "has not renewed its lock for 600 s" in calls[1]["reason"]
+
+
+def test_the_locks_of_a_run_with_a_load_balancer_say_they_are_renewed():
+    run = rollout_plan.plan(plan_args(lb=dict(LB_ARGS), inputs={"artifact_url": "/a.tgz", "lock_ttl": 300}),
+                            ["app01", "app02"], {}, run_id="RUN", now=T0)
+    run["controller"] = dict(ME, pid=os.getppid())  # this process's playbook: alive
+    options = rollout_host.ActionModule.lock_options(run, {"lock_ttl": 300})
+    assert options["ttl"] == 300 and options["renewed"] == {"host": "lb01", "backend": "shop"}
+    assert options["bound"] == 2 * 120 + 300  # two batches of (drain 60 + re-enable 60), one ttl
+    plain = rollout_plan.plan(plan_args(), ["app01", "app02"], {}, run_id="RUN", now=T0)
+    plain["controller"] = run["controller"]
+    assert "renewed" not in rollout_host.ActionModule.lock_options(plain, {"lock_ttl": 300})

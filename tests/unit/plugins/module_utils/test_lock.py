@@ -142,3 +142,20 @@ def test_the_older_run_waits_only_so_long(tmp_path):
 def test_younger_reads_a_foreign_run_id_by_its_start_not_as_text(held, is_younger):
     # As text, "deploy-in-progress" sorts after every run id: a rollback used to wait a minute for such a lock.
     assert _lock.younger(held, "20261203T120000Z-aaaaaaaa") is is_younger
+
+
+def test_a_renewed_lock_has_a_short_ttl_and_expires_for_blind_readers_only_at_its_bound():
+    lock = _lock.new_lock("run-1", "alice@ctl", 42, 60, T0, renewed={"host": "lb01", "backend": "shop"}, bound=900)
+    assert lock["ttl"] == 60 and lock["renewed"] == {"host": "lb01", "backend": "shop"}
+    assert lock["expires_at"] == "2026-11-27T10:15:00.000000Z"
+    assert _lock.is_stale(lock, at(899)) is False
+    assert _lock.is_stale(lock, at(900)) is True
+    assert "renewed by its heartbeats" in _lock.describe(lock)
+    # Without renewal the bound means nothing: the time to live is the whole story.
+    plain = _lock.new_lock("run-1", "alice@ctl", 42, 60, T0, bound=900)
+    assert "renewed" not in plain and _lock.is_stale(plain, at(60)) is True
+
+
+def test_an_expires_at_earlier_than_the_ttl_does_not_shorten_a_lock():
+    lock = dict(_lock.new_lock("run-1", "alice@ctl", 42, 600, T0), expires_at="2026-11-27T10:00:01.000000Z")
+    assert _lock.is_stale(lock, at(599)) is False

@@ -4,6 +4,7 @@ import threading
 
 import pytest
 
+from ansible_collections.conveyor.deploy.plugins.module_utils import _heartbeat
 from ansible_collections.conveyor.deploy.plugins.modules import haproxy_server
 
 from ...conftest import ModuleFail
@@ -199,3 +200,23 @@ def test_a_server_still_up_from_its_old_release_that_haproxy_now_refuses_is_not_
         run_module(haproxy_server, dict(socket=fake.path, backend="web", servers=["app02"], state="enabled",
                                         wait_timeout=600))
     assert "L7STS 404" in err.value.result["msg"]
+
+
+def test_each_call_records_the_runs_heartbeat_except_in_check_mode(run_module, haproxy, tmp_path):
+    fake = haproxy(healthy(4))
+    beats = tmp_path / "beats"
+    args = dict(socket=fake.path, backend="web", servers=["app01"], state="drained",
+                heartbeat=dict(run_id="20261206T220000Z-aa", dir=str(beats)))
+    run_module(haproxy_server, args, check_mode=True)
+    assert not beats.exists()
+    run_module(haproxy_server, args)
+    assert _heartbeat.read(str(beats / "web")).keys() == {"20261206T220000Z-aa"}
+
+
+def test_a_heartbeat_that_cannot_be_written_warns_and_the_call_goes_on(run_module, haproxy, tmp_path):
+    fake = haproxy(healthy(4))
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    result = run_module(haproxy_server, dict(socket=fake.path, backend="web", servers=["app01"], state="drained",
+                                             heartbeat=dict(run_id="r", dir=str(blocked))))
+    assert result["changed"] and "set server web/app01 state drain" in fake.commands

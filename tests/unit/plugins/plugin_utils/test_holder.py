@@ -1,4 +1,6 @@
 """Whether a lock's holder is provably dead, from a fake /proc."""
+import datetime
+
 import pytest
 
 from ansible_collections.conveyor.deploy.plugins.plugin_utils import _holder
@@ -82,3 +84,31 @@ def test_a_run_is_alive_while_a_worker_still_works_on_a_host(proc, tmp_path):
     process(tmp_path, 404, [b"/bin/sh", b"-c", b"python3 /root/.ansible/tmp/x/AnsiballZ_cutover.py"], b"dead")
     assert _holder.working("dead", proc) == [403, 404]
     assert _holder.dead_reason(holder(), me, proc) is None
+
+
+RENEWED = {"run_id": "20261206T220000Z-aa", "ttl": 600, "renewed": {"host": "lb01", "backend": "shop"},
+           "controller": {"host": "awx-job-17", "boot_id": "other", "pid": 7, "pid_start": "1"}}
+
+
+def beats(silent_s):
+    last = datetime.datetime(2026, 12, 6, 22, 0, 0, tzinfo=datetime.timezone.utc)
+    read = last + datetime.timedelta(seconds=silent_s)
+    return {"host": "lb01", "read_at": read.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "beats": {RENEWED["run_id"]: "2026-12-06T22:00:00.000000Z"}}
+
+
+@pytest.mark.parametrize("lock, heartbeat, dead", [
+    pytest.param(RENEWED, beats(599), False, id="silent-less-than-its-ttl"),
+    pytest.param(RENEWED, beats(600), True, id="silent-for-its-ttl"),
+    pytest.param(RENEWED, None, False, id="no-heartbeats-read"),
+    pytest.param(dict(RENEWED, run_id="another"), beats(5000), False, id="its-run-never-beat-here"),
+    pytest.param({k: v for k, v in RENEWED.items() if k != "renewed"}, beats(5000), False, id="a-lock-not-renewed"),
+    pytest.param(dict(RENEWED, ttl="x"), beats(5000), False, id="unreadable-ttl"),
+])
+def test_a_run_on_another_controller_is_dead_once_its_heartbeats_stop_for_its_ttl(proc, lock, heartbeat, dead):
+    me = _holder.identity(100, proc, "ctl")
+    why = _holder.dead_reason(lock, me, proc, alive=lambda pid: True, heartbeat=heartbeat)
+    assert bool(why) is dead, why
+    if dead:
+        assert why == ("it has not renewed its lock for 600 s, longer than its ttl of 600 s (its last heartbeat on "
+                       "the load balancer was at 2026-12-06T22:00:00.000000Z)")

@@ -118,10 +118,35 @@ def test_an_upper_case_checksum_prefix_is_accepted():
     assert problems({"artifact_sha256": "SHA256:" + "AB" * 32}) == []
 
 
-def test_a_lock_ttl_that_outlives_the_rollout_passes_and_counts_bakes():
-    assert problems({"lock_ttl": 240}) == []  # 2 batches x (60 + 60)
-    found = problems({"lock_ttl": 240}, bake_seconds=30)
-    assert any("+ bakes = 270 s" in problem for problem in found), found
+def test_without_a_load_balancer_the_lock_ttl_must_outlive_the_whole_rollout_bakes_included():
+    # 2 batches x (drain 60 + 2 gates of 60 + re-enable 60)
+    assert problems({"lock_ttl": 480}) == []
+    found = problems({"lock_ttl": 480}, bake_seconds=30)
+    assert any("+ bake 30s) = 540 s; without a load balancer nothing renews" in problem for problem in found), found
+
+
+LB = {"enabled": True, "host": "lb01", "backend": "shop", "socket": "/run/haproxy/admin.sock"}
+
+
+def test_with_a_load_balancer_the_lock_ttl_covers_one_batch_its_heartbeats_renew_it():
+    assert problems({"lock_ttl": 240}, lb=LB) == []
+    assert problems({"lock_ttl": 240}, lb=LB, batches=[1]) == []  # four batches: still one at a time
+    found = problems({"lock_ttl": 240}, lb=LB, bake_seconds=30)
+    assert found == ["rolling_lock_ttl 240 s is shorter than one batch may take (drain 60s + 2 gates of 60s + "
+                     "re-enable 60s + bake 30s = 270 s; the run's heartbeats on the load balancer renew its locks at "
+                     "every batch): raise it to at least 270"], found
+
+
+def test_a_rollback_names_its_own_lock_ttl():
+    found = problems({"lock_ttl": 10}, kind="rollback", reason="bad build")
+    assert any(problem.startswith("rollback_lock_ttl 10 s is shorter") for problem in found), found
+
+
+def test_the_lock_policy_renews_with_a_load_balancer_and_bounds_by_the_whole_rollout():
+    assert rollout_plan.lock_policy(args(), ["a", "b", "c", "d"]) == {"renewed": None, "bound_s": 0}
+    policy = rollout_plan.lock_policy(args({"lock_ttl": 600}, lb=LB), ["a", "b", "c", "d"])
+    # 2 batches x 240 s, plus one time to live for the checklist and staging.
+    assert policy == {"renewed": {"host": "lb01", "backend": "shop"}, "bound_s": 2 * 240 + 600}
 
 
 @pytest.mark.parametrize("root, fine", [
