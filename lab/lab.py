@@ -24,6 +24,8 @@ ARTIFACTS = os.path.join(STATE, "artifacts")
 INVENTORY = os.path.join(ROOT, "inventories", "lab", "hosts.yml")
 PREFIX = "conveyor-"
 NETWORK = "conveyor-lab"
+# The sample app's database (a SQLite file), on a volume every app host mounts.
+DB_VOLUME, DB_PATH = "conveyor-lab-db", "/srv/lab-db"
 IMAGE = os.environ.get("LAB_IMAGE", "conveyor-lab") + ":latest"
 SSH_BASE = 2200
 SYSTEMD_FLAGS = [
@@ -79,7 +81,7 @@ def ensure_artifacts():
     mb = os.environ.get("LAB_ARTIFACT_MB", "1")
     marker = os.path.join(ARTIFACTS, ".mb")
     current = open(marker).read().strip() if os.path.exists(marker) else None
-    source_mtime = max(os.path.getmtime(os.path.join(HERE, "app", name)) for name in ("app.py", "build_artifacts.py"))
+    source_mtime = max(os.path.getmtime(os.path.join(HERE, "app", name)) for name in ("app.py", "build_artifacts.py", "migrate.py"))
     fresh = current == mb and os.path.getmtime(marker) >= source_mtime
     if not fresh:
         subprocess.run([sys.executable, os.path.join(HERE, "app", "build_artifacts.py"),
@@ -89,9 +91,14 @@ def ensure_artifacts():
     log("artifacts (%s MiB filler) in %s" % (mb, os.path.relpath(ARTIFACTS, ROOT)))
 
 
-def start_host(name, ssh_port, extra=()):
+def mounted(container, path):
+    return path in docker("inspect", "-f", "{{range .Mounts}}{{.Destination}} {{end}}", container, check=False).split()
+
+
+def start_host(name, ssh_port, extra=(), mount=None):
+    """Start a lab host; ``mount`` (a path) must be one of its volumes, or it is started again with it."""
     container = PREFIX + name
-    if running(container):
+    if running(container) and (mount is None or mounted(container, mount)):
         return False
     if exists(container):
         docker("rm", "-f", container)
@@ -116,6 +123,7 @@ chmod 0600 /home/deploy/.ssh/authorized_keys
 echo 'deploy ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/deploy
 chmod 0440 /etc/sudoers.d/deploy
 systemctl is-active --quiet ssh || systemctl start ssh
+if [ -d /srv/lab-db ]; then chmod 1777 /srv/lab-db; fi
 """
 
 
@@ -244,7 +252,8 @@ def up(count):
     if start_host("lb", SSH_BASE, ("-p", "127.0.0.1:8080:80", "-p", "127.0.0.1:8404:8404")):
         new.append("lb")
     for index, name in enumerate(apps, start=1):
-        if start_host(name, SSH_BASE + index):
+        # Every app host mounts one volume, standing for the database server a real fleet shares.
+        if start_host(name, SSH_BASE + index, ("-v", "%s:%s" % (DB_VOLUME, DB_PATH)), mount=DB_PATH):
             new.append(name)
     for name in ["lb"] + apps:
         provision(name, pubkey)
@@ -263,7 +272,9 @@ def down():
         docker("rm", "-f", *names)
     if docker("network", "ls", "-q", "--filter", "name=^%s$" % NETWORK):
         docker("network", "rm", NETWORK)
-    log("down: removed %d containers and the network" % len(names))
+    if docker("volume", "ls", "-q", "--filter", "name=^%s$" % DB_VOLUME):
+        docker("volume", "rm", DB_VOLUME)
+    log("down: removed %d containers, the network and the database volume" % len(names))
 
 
 def status():

@@ -8,7 +8,8 @@ through the ``BEHAVIOUR`` file packed beside this script: ``healthy``,
 third-party apps, ``/health`` answers plain ``Ok`` and no header or route reports the
 version (only the ``/`` page names it), or ``healthz`` (its health endpoint is
 ``/healthz``; ``/health``, which the lab's HAProxy checks, answers 404), or ``hang`` (it
-accepts connections and never answers one). ``SIGHUP`` makes it re-execute itself from its
+accepts connections and never answers one), or ``schema`` (healthy only once the shared database's schema
+is 2: its ``bin/migrate`` brings it). ``SIGHUP`` makes it re-execute itself from its
 command line, as the lab's reload strategy (ExecReload) asks.
 """
 import json
@@ -36,6 +37,22 @@ BEHAVIOUR = read("BEHAVIOUR", "healthy")
 HOST = socket.gethostname()
 ENVIRONMENT = os.environ.get("APP_ENV", "unknown")
 STARTED = time.time()
+
+
+def schema_version():
+    """The shared database's schema (``schema`` releases need 2; bin/migrate brings it); 0 without a database."""
+    import sqlite3
+    path = os.environ.get("APP_DB", "/srv/lab-db/sample.sqlite")
+    if not os.path.exists(path):
+        return 0
+    try:
+        con = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=2)
+        try:
+            return con.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return 0
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -75,6 +92,11 @@ class Handler(BaseHTTPRequestHandler):
                 BEHAVIOUR.startswith("unhealthy-on:") and HOST in BEHAVIOUR.split(":", 1)[1].split(","))
             body = {"status": "ok" if healthy else "error", "version": VERSION,
                     "host": HOST, "uptime_s": round(time.time() - STARTED, 1)}
+            if BEHAVIOUR == "schema":
+                body["schema"] = schema_version()
+                if body["schema"] < 2:
+                    healthy = False
+                    body.update(status="error", reason="database schema %d, needs 2: run the migration" % body["schema"])
             self._send(200 if healthy else 500, json.dumps(body), "application/json")
         elif path == "/version":
             self._send(200, VERSION + "\n", "text/plain")

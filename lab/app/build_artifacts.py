@@ -5,7 +5,8 @@ Versions 1.0.0, 1.1.0 and 2.0.0 are healthy; 3.0.0 is healthy but reports no ver
 where the lab's HAProxy checks; 6.6.6 starts but fails its health
 check; 6.6.7 never starts; 6.6.8 fails its health check only on app03 and app04; 6.5.0 starts and
 accepts connections but never answers one (a process stuck before it is ready);
-6.6.9 is hostile: besides a working app, its members climb out of the release through
+4.0.0 needs database schema 2 and carries its migration (``bin/migrate``), which cannot be undone;
+6.6.5's migration fails. 6.6.9 is hostile: besides a working app, its members climb out of the release through
 earlier symlinks (to /etc, to the app root) and write through a hard link, shapes that a
 purely textual member check lets through.  Each tarball carries ``--mb`` MiB of incompressible,
 reproducible filler so transfers are real.  Builds are byte-for-byte
@@ -33,7 +34,14 @@ VERSIONS = {
     # Healthy on the first hosts, broken on app03 and app04: a failure in a later batch.
     "6.6.8": "unhealthy-on:app03,app04",
     "6.6.9": "hostile",
+    # Needs database schema 2 (lab/app/migrate.py, run as bin/migrate, brings it); its migration cannot be undone.
+    "4.0.0": "schema",
+    # Its migration fails (and prints the app's secret key, which must never be shown).
+    "6.6.5": "migration-fails",
 }
+# The releases that carry bin/migrate, and those of them whose migration cannot be undone.
+MIGRATING = {"schema", "migration-fails"}
+IRREVERSIBLE = {"schema"}
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -86,6 +94,11 @@ def build(version, behaviour, out_dir, filler_bytes):
         add(tar, "static/filler.bin", filler_bytes, 0o644)
         if behaviour == "hostile":
             add_escapes(tar)
+        if behaviour in MIGRATING:
+            with open(os.path.join(HERE, "migrate.py"), "rb") as handle:
+                add(tar, "bin/migrate", b"#!/usr/bin/env python3\n" + handle.read(), 0o755)
+        if behaviour in IRREVERSIBLE:
+            add(tar, "MIGRATION_IRREVERSIBLE", b"drops the orders.legacy_total column\n", 0o644)
     compressed = io.BytesIO()
     with gzip.GzipFile(fileobj=compressed, mode="wb", mtime=0, filename="") as gz:
         gz.write(raw.getvalue())

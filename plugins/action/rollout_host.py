@@ -173,6 +173,7 @@ class ActionModule(ActionBase):
             return {"error": answer.get("msg") or "failed", "work": False}
         record = self.repaired(_rollout.rollback_move(answer, args["rollback_to"], repair=bool(answer.get("took_over"))),
                                answer)
+        record = _rollout.past_migrations(record, answer.get("target_crosses"), run.get("past_migration_reason") or "")
         if answer.get("locked"):
             # Taken whenever the target differs from the live release; finish releases it even if the host stays.
             record["locked"] = True

@@ -22,7 +22,7 @@ display = Display()
 APPROVAL_OPTIONS = ("change_id", "approver", "expires_at", "source", "path", "url", "url_token", "ca_path",
                     "timeout")
 ARGUMENT_SPEC = {
-    "step": {"type": "str", "choices": ["plan", "commit"], "default": "plan"},
+    "step": {"type": "str", "choices": ["plan", "commit", "migrate"], "default": "plan"},
     "kind": {"type": "str", "choices": ["deploy", "rollback"], "default": "deploy"},
     "version": {"type": "str"},
     "release_id": {"type": "str"},
@@ -52,6 +52,17 @@ ARGUMENT_SPEC = {
     "approval": {"type": "dict", "default": {}, "options": {
         name: dict(spec) for name, spec in approval_action.ARGUMENT_SPEC.items() if name in APPROVAL_OPTIONS}},
     "prepared": {"type": "str", "default": "__rolling_prepare"},
+    # The deploy's migration: whether one is configured and the hosts of its group (the plan); how to run it
+    # (the migrate step, delegated to the host the commit chose).
+    "migrate": {"type": "dict", "default": {}, "options": {
+        "command": {"type": "str", "default": ""},
+        "group_hosts": {"type": "list", "elements": "str", "default": []},
+        "user": {"type": "str", "default": "root"},
+        "env_files": {"type": "list", "elements": "str", "default": []},
+        "timeout": {"type": "int", "default": 600},
+        "censor": {"type": "list", "elements": "str", "default": [], "no_log": True},
+    }},
+    "past_migration_reason": {"type": "str", "default": ""},
 }
 
 
@@ -89,7 +100,8 @@ def input_problems(args, hosts=()):
         found += _inputs.proof_problems(args["smoke"])
     if kind == "rollback" and inputs.get("is_production") and not (args.get("reason") or "").strip():
         found.append('This is production: give -e rollback_reason="..." (it is recorded with the rollback)')
-    found += _inputs.text_problems({"change_id": inputs.get("change_id"), prefix + "_reason": args.get("reason")})
+    found += _inputs.text_problems({"change_id": inputs.get("change_id"), prefix + "_reason": args.get("reason"),
+                                    "rollback_past_migration_reason": args.get("past_migration_reason")})
     if "lock_ttl" in inputs and hosts and not [p for p in found if "_batches" in p]:
         found += [problem.replace("rolling_", prefix + "_", 1) for problem in _inputs.lock_problems(
             inputs["lock_ttl"], batch_count(args, hosts), args["drain_timeout"],
@@ -181,6 +193,10 @@ def plan(args, hosts, extra_vars, run_id=None, now=None):
     run["hooks"] = dict(args.get("hooks") or {})
     run["gates"] = {"enforced": False, "refused": ""}
     run["lock"] = lock_policy(args, hosts)
+    migrate = args.get("migrate") or {}
+    run["migration"] = {"configured": kind == "deploy" and bool((migrate.get("command") or "").strip()),
+                        "group_hosts": [host for host in migrate.get("group_hosts") or [] if host in hosts]}
+    run["past_migration_reason"] = args.get("past_migration_reason") or ""
     # The other runs' heartbeats, read on the load balancer by the action (ActionModule.heartbeat).
     run["heartbeat"] = None
     # The change log's head as this run found it (when the changelog callback is on): each host it locks keeps it.
@@ -200,7 +216,9 @@ class ActionModule(ActionBase):
         dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         task_vars = task_vars or {}
         try:
-            if args["step"] == "plan":
+            if args["step"] == "migrate":
+                run = self.migrate(_rollout.run_from(task_vars), args, task_vars)
+            elif args["step"] == "plan":
                 hosts = list(task_vars.get("ansible_play_hosts_all") or [])
                 hostvars = task_vars.get("hostvars") or {}
                 args["inputs"] = dict(args["inputs"], lb_servers=_rollout.lb_servers(hostvars, hosts))
@@ -232,10 +250,45 @@ class ActionModule(ActionBase):
             return result
         if args["step"] == "plan":
             result.update(changed=False, run=run, msg="run %s planned" % run["run_id"])
+        elif args["step"] == "migrate":
+            # Registered as rolling_run again: the run object, with the migration's outcome.
+            result.update(run, changed=(run.get("migration") or {}).get("outcome") == "succeeded",
+                          msg=(run.get("migration") or {}).get("said") or "no migration")
         else:
             # Registered as rolling_run: the result is the run object.
             result.update(run, changed=False, msg=_rollout.announce(run))
         return result
+
+    def migrate(self, run, args, task_vars):
+        """Run the migration once, on the host the commit chose (the task is delegated to it)."""
+        found = run.get("migration") or {}
+        if not found.get("host") or found.get("outcome"):
+            return run
+        migrate = args["migrate"]
+        if not migrate["command"].strip():
+            raise _rollout.PlanError("the run planned a migration, but the migrate step got no command")
+        options = {"release_id": run["release_id"], "command": migrate["command"], "user": migrate["user"],
+                   "env_files": migrate["env_files"], "timeout": migrate["timeout"],
+                   "previous_version": (run["moves"][found["host"]].get("from") or {}).get("version") or ""}
+        try:
+            answer = self._execute_module(module_name="conveyor.deploy.host_steps", module_args={
+                "app_root": run["app_root"], "run_id": run["run_id"], "migrate": options, "censor": migrate["censor"]},
+                task_vars=task_vars)
+        except AnsibleConnectionFailure as exc:
+            answer = {"failed": True, "msg": "%s did not answer: %s" % (found["host"], str(exc).splitlines()[0][:200])}
+        run = _rollout.migrated(run, found["host"], answer)
+        if self._task.check_mode:
+            said = "would run the migration of %s on %s" % (run["release_id"], found["host"])
+        elif run["migration"]["outcome"] == "succeeded":
+            said = "Migration of %s ran on %s in %s s%s" % (
+                run["release_id"], found["host"], run["migration"].get("duration_s"),
+                "; it cannot be undone: no automatic fleet rollback past it" if run["migration"].get("irreversible")
+                else "")
+        else:
+            said = run["aborted"]
+        run["migration"]["said"] = said
+        _runinfo.say(display, said)
+        return run
 
     def heartbeat(self, run, task_vars):
         """Record this run's first heartbeat and read the others' (the task is delegated to the load balancer).

@@ -276,6 +276,10 @@ class RunRecorder(object):
             record["reason"] = summary["reason"]
         if summary.get("phases_s"):
             record["phases_s"] = summary["phases_s"]
+        # The migration (where, outcome, duration, whether it can be undone) and a rollback's override past one.
+        for key in ("migration", "past_migration"):
+            if summary.get(key):
+                record[key] = summary[key]
         if preflight.get("checks"):
             record["checklist"] = preflight["checks"]
         if preflight.get("window"):

@@ -277,8 +277,12 @@ def manifest_problems(manifest, release_id=None):
     return problems
 
 
-def _sort_key(release):
+def release_order(release):
+    """Releases sort by when they last went live, then by when they were staged."""
     return (release.get("activated_at") or "", release.get("staged_at") or "", release.get("release_id") or "")
+
+
+_sort_key = release_order
 
 
 def previous_good(releases, current_id):

@@ -28,7 +28,7 @@ from ansible_collections.conveyor.deploy.plugins.module_utils._release import (
     DOWNLOAD_SCRATCH, MANIFEST, MANIFEST_FORMAT, TMP_PREFIX, Layout, ReleaseError, activate_release, append_history,
     app_root_problem, harden_tree, isoformat, list_releases, manifest_problems, mark_release, member_problems,
     leftover_temporaries, normalise_sha256, path_parts, policy_violations, previous_good, read_manifest,
-    release_id_problem, select_prune, tree_digest, utcnow, write_json_atomic,
+    release_id_problem, release_order, select_prune, tree_digest, utcnow, write_json_atomic,
 )
 
 CHUNK = 1 << 20
@@ -59,7 +59,10 @@ ARGUMENT_SPEC = dict(
     validate_certs=dict(type="bool", default=True),
     url_username=dict(type="str"),
     url_password=dict(type="str", no_log=True),
+    migration_irreversible=dict(type="bool", default=False),
 )
+# A file a release may carry at its top to declare that its database migration cannot be undone (its text says why).
+MIGRATION_MARKER = "MIGRATION_IRREVERSIBLE"
 
 
 def _mib(size):
@@ -351,6 +354,9 @@ def stage(module, params, layout, release_id):
             staged_at=isoformat(), staged_by=params["staged_by"], change_id=params["change_id"],
             state="staged", size=size, shared_paths=params["shared_paths"],
         )
+        irreversible = irreversible_migration(tmp_dir, params["migration_irreversible"])
+        if irreversible:
+            manifest["migration_irreversible"] = irreversible
         write_json_atomic(os.path.join(tmp_dir, MANIFEST), manifest)
         os.rename(tmp_dir, rel_dir)
     except ReleaseError:
@@ -438,6 +444,31 @@ def run(module, params):
     return result
 
 
+def irreversible_migration(release_dir, declared=False):
+    """Why the release's migration cannot be undone ("" when it can): its MIGRATION_IRREVERSIBLE file, or the inventory."""
+    marker = os.path.join(release_dir, MIGRATION_MARKER)
+    if os.path.isfile(marker) and not os.path.islink(marker):
+        with open(marker, "rb") as handle:
+            text = handle.read(300).decode("utf-8", "replace")
+        words = " ".join(text.split())[:200]
+        return "declared by the release (%s)%s" % (MIGRATION_MARKER, ": " + words if words else "")
+    return "declared by the inventory (app_migrate_irreversible)" if declared else ""
+
+
+def crossed_migrations(releases, target, current):
+    """The releases a rollback from ``current`` to ``target`` goes back past whose migration cannot be undone.
+
+    Those that went live on this host after the target last did, up to the live one: going back past them runs
+    a release older than their database schema.
+    """
+    if not target or not current:
+        return []
+    low, high = release_order(target), release_order(current)
+    return [{"release_id": r["release_id"], "version": r.get("version"), "why": r["migration_irreversible"]}
+            for r in sorted(releases, key=release_order)
+            if r.get("migration_irreversible") and r.get("activated_at") and low < release_order(r) <= high]
+
+
 def resolve_target(releases, target, current_id):
     """Return (release, problem) for a release id or version."""
     by_id = [r for r in releases if r["release_id"] == target]
@@ -493,4 +524,5 @@ def inspect(params):
                                           "group or others): %s" % (release["release_id"], owner, ", ".join(bad)))
         result["target"] = release
         result["target_problem"] = problem
+        result["target_crosses"] = crossed_migrations(releases, release, result["current"])
     return result

@@ -161,6 +161,40 @@ options:
     type: list
     elements: str
     default: []
+  migrate:
+    description:
+      - Run the release's database migration (once per run, on one host; M(conveyor.deploy.rollout_plan) chooses
+        it), in the staged release's directory, as O(migrate.user), with the service's environment files (every
+        value of a file named C(secrets*) is censored in the output), bounded by O(migrate.timeout). Its outcome
+        goes into the host's history (C(migrate)) and the release's manifest (C(migration)); RV(migration) returns it.
+      - A migration that fails or times out fails the execution (C(failed_step=migrate)), naming the command, its
+        exit status and the last line of its output. In check mode it does not run.
+    type: dict
+    suboptions:
+      release_id:
+        description: The staged release to migrate to.
+        type: str
+        required: true
+      command:
+        description: The shell command, run by C(/bin/sh -c).
+        type: str
+        required: true
+      user:
+        description: The user to run it as (the app user).
+        type: str
+        default: root
+      env_files:
+        description: The service's environment files (C(KEY=value) lines), read in order; a missing one is skipped.
+        type: list
+        elements: path
+        default: []
+      timeout:
+        description: Seconds the migration may run.
+        type: int
+        default: 600
+      previous_version:
+        description: The version live before this run (C(CONVEYOR_PREVIOUS_VERSION) in its environment).
+        type: str
   marks:
     description: Releases to mark, in order (as M(conveyor.deploy.release) with O(conveyor.deploy.release#module:state=good) or C(failed)).
     type: list
@@ -228,6 +262,19 @@ target_problem:
   description: Why no target resolved.
   returned: with O(target) or O(target_previous_good)
   type: str
+target_crosses:
+  description:
+    - The releases that going back to RV(target) would go back past and whose database migration cannot be undone
+      (C(release_id), C(version), C(why)); they went live here after the target last did.
+  returned: with O(target) or O(target_previous_good)
+  type: list
+  elements: dict
+migration:
+  description:
+    - The migration's outcome (C(outcome) C(succeeded), C(failed) or C(would run), C(rc), C(duration_s),
+      C(output) censored, C(irreversible) why its migration cannot be undone or empty, C(release_id), C(version)).
+  returned: with O(migrate)
+  type: dict
 skipped:
   description: Why nothing else ran (the live release already is the version and healthy).
   returned: when O(skip_if_live) matched
@@ -287,7 +334,7 @@ from ansible_collections.conveyor.deploy.plugins.module_utils._probe import prob
 from ansible_collections.conveyor.deploy.plugins.module_utils._release import (
     Layout, ReleaseError, app_root_problem, append_history,
 )
-from ansible_collections.conveyor.deploy.plugins.module_utils import _release_ops
+from ansible_collections.conveyor.deploy.plugins.module_utils import _migration, _release_ops
 
 
 class StepFailed(Exception):
@@ -341,7 +388,8 @@ class Steps(object):
                                           target_previous_good=params["target_previous_good"], owner=params["owner"]))
         self.result["current"] = found["current"] or {}
         if "target" in found:
-            self.result.update(target=found["target"], target_problem=found["target_problem"])
+            self.result.update(target=found["target"], target_problem=found["target_problem"],
+                               target_crosses=found["target_crosses"])
 
     def moving(self):
         """Whether a rollback target resolved and differs from the live release (no target asked: True)."""
@@ -414,6 +462,20 @@ class Steps(object):
         if problem:
             raise ReleaseError(problem)
 
+    def migrate(self, options):
+        options = dict(options, censor=self.params["censor"])
+        try:
+            self.result["migration"] = _migration.run(self.module, self.layout, options, self.params["run_id"],
+                                                      self.module.check_mode)
+        except ReleaseError as exc:
+            if exc.context.get("migration"):
+                self.result["migration"] = exc.context["migration"]
+            raise
+        if not self.module.check_mode:
+            self.result["changed"] = True
+        self.said.append("migration of %s %s in %s s" % (
+            options["release_id"], self.result["migration"]["outcome"], self.result["migration"]["duration_s"]))
+
     def finishing(self, name, func, *args):
         """A finishing step: its failure is reported and the next steps still run (the lock is still released)."""
         try:
@@ -452,6 +514,8 @@ class Steps(object):
             staged = self.timed("stage", self.stage, params["stage"])
             if params["after_stage"] and not self.module.check_mode:
                 self.timed("after_stage", self.after_stage, staged)
+        if params["migrate"] is not None:
+            self.timed("migrate", self.migrate, params["migrate"])
         for mark in params["marks"]:
             self.finishing("mark", self.mark, mark)
         if params["prune"]:
@@ -510,6 +574,14 @@ def main():
             after_stage=dict(type="list", elements="str", default=[]),
             hook_timeout=dict(type="int", default=300),
             censor=dict(type="list", elements="str", default=[], no_log=True),
+            migrate=dict(type="dict", options=dict(
+                release_id=dict(type="str", required=True),
+                command=dict(type="str", required=True),
+                user=dict(type="str", default="root"),
+                env_files=dict(type="list", elements="path", default=[]),
+                timeout=dict(type="int", default=600),
+                previous_version=dict(type="str"),
+            )),
             marks=dict(type="list", elements="dict", default=[], options=dict(
                 release_id=dict(type="str", required=True),
                 state=dict(type="str", choices=["good", "failed"], required=True),

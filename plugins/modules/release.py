@@ -122,6 +122,14 @@ options:
         since staging. Costs one read of the release; turn off only for very large releases.
     type: bool
     default: true
+  migration_irreversible:
+    description:
+      - With O(state=staged), record in the manifest that this release's database migration cannot be undone, as a
+        release does itself by carrying a C(MIGRATION_IRREVERSIBLE) file at its top (whose text says why).
+      - A rollback that would go back past such a release, once it went live, is refused unless the operator
+        gives a reason (the rollback playbook's C(rollback_past_migration_reason)).
+    type: bool
+    default: false
   force:
     description: With O(state=active), allow activating a release marked failed (for forensics only).
     type: bool

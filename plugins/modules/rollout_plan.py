@@ -25,7 +25,14 @@ description:
     rotation go before the others.
   - Register the commit step as C(rolling_run); the rollout plays, the lookup M(conveyor.deploy.rollout) and the other
     rollout steps read it, and nothing rebuilds it.
-  - An action plugin that runs on the controller; it contacts no host, except the load balancer once in the repair case above.
+  - With a load balancer, O(step=plan) runs delegated to it - M(conveyor.deploy.run_heartbeat) records the run's first
+    heartbeat and reads every other run's last (RV(heartbeat)); a lock whose run has been silent for longer than its
+    time to live is then taken over. A load balancer that does not answer refuses the run, naming it.
+  - O(step=migrate) (run once, after the commit, delegated to the host in RV(migration)) runs the deploy's database
+    migration there with M(conveyor.deploy.host_steps) (O(migrate)), and returns the run object again with its
+    outcome (RV(migration)); a failed migration aborts the run (RV(aborted)), nothing live changed, and the release
+    is then marked failed on every host that staged it. Without a migration it touches no host.
+  - An action plugin that runs on the controller; it contacts no host but the load balancer and the migration host.
 author:
   - conveyor.deploy developers (@conveyor-deploy)
 extends_documentation_fragment:
@@ -38,9 +45,9 @@ attributes:
     support: none
 options:
   step:
-    description: V(plan) before the hosts are prepared, V(commit) after.
+    description: V(plan) before the hosts are prepared, V(commit) after, V(migrate) after the commit.
     type: str
-    choices: [plan, commit]
+    choices: [plan, commit, migrate]
     default: plan
   kind:
     description: The kind of run.
@@ -185,6 +192,46 @@ options:
     description: The variable under which each host registered its M(conveyor.deploy.rollout_host) result.
     type: str
     default: __rolling_prepare
+  migrate:
+    description:
+      - The deploy's database migration - with O(step=plan) whether there is one (O(migrate.command)) and where it
+        may run (O(migrate.group_hosts)); with O(step=migrate) how to run it.
+    type: dict
+    default: {}
+    suboptions:
+      command:
+        description: The shell command; empty means no migration.
+        type: str
+        default: ""
+      group_hosts:
+        description: The hosts of the migration group; the first of them that moves runs it, else the first host of the first batch.
+        type: list
+        elements: str
+        default: []
+      user:
+        description: The user it runs as.
+        type: str
+        default: root
+      env_files:
+        description: The service's environment files it reads.
+        type: list
+        elements: str
+        default: []
+      timeout:
+        description: Seconds it may run.
+        type: int
+        default: 600
+      censor:
+        description: Values never shown in its output.
+        type: list
+        elements: str
+        default: []
+  past_migration_reason:
+    description:
+      - With O(kind=rollback), why going back past a release whose database migration cannot be undone is fine; without
+        it such a host refuses. Recorded in the run object (RV(past_migration)) and the change log.
+    type: str
+    default: ""
 seealso:
   - module: conveyor.deploy.rollout_host
   - module: conveyor.deploy.rollout_batch
@@ -255,6 +302,25 @@ changelog_anchor:
     - The change log's head when the run started (C(seq), C(sha256)), or null without the changelog callback. Every
       host the run locks keeps it in its history, where C(playbooks/changelog_verify.yml) finds it.
   returned: when O(step=commit)
+  type: dict
+migration:
+  description:
+    - The deploy's migration - C(configured), C(host) (where it runs, or null), and after O(step=migrate) its
+      C(outcome) (C(succeeded), C(failed), C(would run)), C(rc), C(duration_s), C(irreversible) (why it cannot be
+      undone, or empty) and C(error).
+  returned: when O(step=commit) or O(step=migrate)
+  type: dict
+past_migration:
+  description: A rollback that goes back past migrations that cannot be undone - C(reason) and C(releases) (with C(hosts)).
+  returned: when such a rollback was allowed
+  type: dict
+lock:
+  description: How the run's locks live - C(renewed) (C(host), C(backend) of the load balancer whose heartbeats renew them, or null) and C(bound_s).
+  returned: always
+  type: dict
+heartbeat:
+  description: Every run's last heartbeat on the load balancer when this run was planned - C(host), C(read_at), C(beats) (run id to time); null without one.
+  returned: always
   type: dict
 controller:
   description: The ansible-playbook process of the run (C(host), C(boot_id), C(pid), C(pid_start)), as its locks record it.

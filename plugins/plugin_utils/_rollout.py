@@ -319,13 +319,66 @@ def commit(run, prepared, now=None, out_of_rotation=()):
                 refused[host] = "hosts disagree on the rollback target (%s); give -e rollback_to=<version>" % pairs
     run["moves"], run["refused"] = moves, refused
     run["work"] = [] if refused else work
+    crossed = {}
+    for host in run["work"]:
+        for entry in prepared[host].get("past_migration") or []:
+            crossed.setdefault(entry["release_id"], dict(entry, hosts=[]))["hosts"].append(host)
+    if crossed:
+        # The operator's override, recorded with the run (summary, change log) and on each host (activation reason).
+        run["past_migration"] = {"reason": run.get("past_migration_reason") or "",
+                                 "releases": [crossed[key] for key in sorted(crossed)]}
     sizes = batch_sizes(run["policy"]["batches"], len(run["work"])) if run["work"] else []
     run["batches"] = split(run["work"], sizes)
     if refused:
         run["aborted"] = "Aborted before any cutover, nothing live changed: %s" % "; ".join(
             "%s: %s" % (host, refused[host]) for host in run["hosts"] if host in refused)
+    run["migration"] = migration_plan(run)
     run["t_committed"] = (now or utcnow()).timestamp()
     return run
+
+
+# --------------------------------------------------------------------------- migrations
+
+def migration_plan(run):
+    """Where the run's migration runs: ``run["migration"]`` with ``host`` set, or None when none runs.
+
+    Once per deploy that moves hosts, on the first of them in the migration group (``group_hosts``) or else on
+    the first host of the first batch: after every host staged, before the first switch.
+    """
+    found = dict(run.get("migration") or {"configured": False})
+    found["host"] = None
+    if not found.get("configured") or run["kind"] != "deploy" or run.get("aborted") or not run["batches"]:
+        return found
+    group = [host for host in found.get("group_hosts") or [] if host in run["work"]]
+    found["host"] = group[0] if group else run["batches"][0][0]
+    return found
+
+
+def migrated(run, host, answer):
+    """The run after its migration on ``host`` (host_steps' answer): a failed one aborts it, nothing live changed.
+
+    Every host that staged the release then marks it failed (finish_marks).
+    """
+    run = dict(run)
+    outcome = dict(answer.get("migration") or {})
+    outcome.pop("output", None)
+    found = dict(run["migration"], **outcome)
+    found.setdefault("outcome", "failed" if answer.get("failed") else "succeeded")
+    if answer.get("failed"):
+        found.update(outcome="failed", error=answer.get("msg") or "failed", staged_on=list(run["work"]))
+        why = answer.get("msg") or "failed"
+        run.update(work=[], batches=[], aborted="Aborted before any cutover, nothing live changed: the migration "
+                   "failed on %s: %s. Release %s is marked failed." % (host, why, run["release_id"]))
+    run["migration"] = found
+    return run
+
+
+def no_way_back(run):
+    """Why this deploy must not roll the fleet back automatically ("" when it may): its migration cannot be undone."""
+    found = run.get("migration") or {}
+    if found.get("outcome") == "succeeded" and found.get("irreversible"):
+        return "the migration of release %s cannot be undone (%s)" % (run["release_id"], found["irreversible"])
+    return ""
 
 
 def takeovers(hosts, prepared):
@@ -561,6 +614,10 @@ def finish_marks(run, host, outcome, rows, recovered):
     """
     move = run["moves"].get(host) or {}
     if run["kind"] == "deploy":
+        migration = run.get("migration") or {}
+        if migration.get("outcome") == "failed" and host in (migration.get("staged_on") or []):
+            return [{"release_id": run["release_id"], "state": "failed",
+                     "reason": "its migration failed in run %s" % run["run_id"]}], 0
         if (recovered.get(host) or {}).get("outcome") == "rolled_back":
             return [{"release_id": run["release_id"], "state": "failed",
                      "reason": "fleet rollback: the release failed on another host in run %s" % run["run_id"]}], 0
@@ -580,7 +637,7 @@ def recovery(run, rows, closed=""):
     Only after a failed deploy with rolling_failure_policy rollback_fleet, not when the window
     closed, for the hosts that took the new release and have a release to go back to.
     """
-    if run["kind"] != "deploy" or closed or run["policy"]["failure_policy"] != "rollback_fleet":
+    if run["kind"] != "deploy" or closed or run["policy"]["failure_policy"] != "rollback_fleet" or no_way_back(run):
         return [], []
     if not deploy_failed(run, rows):
         return [], []
@@ -650,6 +707,9 @@ def verdict(run, rows, batch_errors_found=(), closed="", smoke=None):
                          % run["version"])
         elif run["policy"]["failure_policy"] == "halt":
             parts.append("rolling_failure_policy is halt: hosts of earlier batches stay on %s." % run["version"])
+        elif no_way_back(run) and any(row["outcome"] == "deployed" for row in rows):
+            parts.append("No fleet rollback: %s. Hosts of earlier batches stay on %s; fix forward, or roll back "
+                         "with -e rollback_past_migration_reason=... (recorded)." % (no_way_back(run), run["version"]))
         elif any(row["reason"].startswith("the fleet rollback could not") for row in rows):
             stuck = [row["host"] for row in rows if row["reason"].startswith("the fleet rollback could not")]
             parts.append("The fleet rollback did not finish: %s still run%s %s." % (
@@ -675,6 +735,12 @@ def summary(run, rows, failed, now, lb_served=None, smoke=None):
     }
     if run.get("takeovers"):
         found["takeovers"] = run["takeovers"]
+    migration = run.get("migration") or {}
+    if migration.get("host"):
+        found["migration"] = {key: migration.get(key) for key in ("host", "outcome", "rc", "duration_s", "irreversible",
+                                                                  "error") if migration.get(key) not in (None, "")}
+    if run.get("past_migration"):
+        found["past_migration"] = run["past_migration"]
     if smoke is not None:
         found["smoke"] = smoke.get("msg") or "not run"
     return found
@@ -715,6 +781,23 @@ def rollback_move(info, rollback_to, repair=False):
         record.update(work=True, repair=True)
         record.pop("skip_reason", None)
     return record
+
+
+def past_migrations(record, crosses, reason):
+    """Refuse a rollback that goes back past a migration that cannot be undone, unless ``reason`` says why.
+
+    ``crosses``: the host's ``target_crosses``. With a reason the record carries them (``past_migration``), and
+    the run records the override; without one the host refuses, naming the release and the way out.
+    """
+    if not crosses or not record.get("work") or record.get("error"):
+        return record
+    if reason.strip():
+        return dict(record, past_migration=[dict(entry) for entry in crosses])
+    named = "; ".join("release %s (%s): %s" % (entry["release_id"], entry.get("version"), entry.get("why"))
+                      for entry in crosses)
+    return dict(record, work=False, error="going back to %s would go back past a database migration that cannot be "
+                "undone, %s. Fix forward, or give -e rollback_past_migration_reason=\"...\" to roll back anyway "
+                "(the reason is recorded)" % ((record.get("to") or {}).get("version"), named))
 
 
 def _rollback_move(info, rollback_to):

@@ -310,3 +310,75 @@ def test_commit_names_the_runs_whose_locks_were_taken_over_and_the_plan_says_so(
     found = _rollout.summary(run, _rollout.final_rows(run, {}, {}), False, run["t_committed"] + 1)
     assert found["takeovers"] == run["takeovers"]
     assert "takeovers" not in _rollout.summary(deploy_run(), [], False, T0.timestamp() + 9)
+
+
+def migrating_run(group=(), **extra):
+    run = _rollout.new_run("deploy", HOSTS, dict(POLICY), len(HOSTS), "alice@ci", "RUN-1", version="2.0.0",
+                           release_id="R2", lb={"enabled": True}, now=T0)
+    run["migration"] = {"configured": True, "group_hosts": list(group)}
+    run.update(extra)
+    prepared = {host: {"from": rel("1.0.0"), "to": rel("2.0.0", "R2"), "back": rel("1.0.0"),
+                       "work": host != "app01"} for host in HOSTS}
+    prepared["app01"]["skip_reason"] = "already runs 2.0.0"
+    return _rollout.commit(run, prepared, now=T0)
+
+
+def test_the_migration_runs_on_one_host_that_moves_the_groups_first_or_the_first_batchs_first():
+    assert migrating_run()["migration"]["host"] == "app02"
+    assert migrating_run(group=["app04", "app03"])["migration"]["host"] == "app04"
+    # A group host that does not move (it already runs the version) cannot migrate from a staged release.
+    assert migrating_run(group=["app01"])["migration"]["host"] == "app02"
+    assert deploy_run()["migration"]["host"] is None  # none configured
+    nothing = migrating_run()
+    nothing_moves = _rollout.commit(dict(nothing, migration={"configured": True}), {
+        host: {"from": rel("2.0.0"), "to": rel("2.0.0"), "back": rel("2.0.0"), "work": False} for host in HOSTS})
+    assert nothing_moves["migration"]["host"] is None
+
+
+def test_a_failed_migration_aborts_the_run_and_marks_the_release_failed_where_it_was_staged():
+    run = migrating_run()
+    failed = _rollout.migrated(run, "app02", {"failed": True, "msg": "migrate: exited 3: boom",
+                                              "migration": {"outcome": "failed", "rc": 3, "output": "secret-free"}})
+    assert failed["batches"] == [] and failed["work"] == []
+    assert failed["aborted"] == ("Aborted before any cutover, nothing live changed: the migration failed on app02: "
+                                 "migrate: exited 3: boom. Release R2 is marked failed.")
+    assert "output" not in failed["migration"] and failed["migration"]["staged_on"] == ["app02", "app03", "app04"]
+    assert _rollout.finish_marks(failed, "app03", None, {}, {}) == (
+        [{"release_id": "R2", "state": "failed", "reason": "its migration failed in run RUN-1"}], 0)
+    assert _rollout.finish_marks(failed, "app01", None, {}, {}) == ([], 0)
+    verdict = _rollout.verdict(failed, _rollout.final_rows(failed, {}, {}))
+    assert verdict == (True, failed["aborted"])
+    assert _rollout.summary(failed, [], True, T0.timestamp())["migration"]["outcome"] == "failed"
+
+
+def test_after_a_migration_that_cannot_be_undone_a_failed_batch_does_not_roll_the_fleet_back():
+    run = _rollout.migrated(migrating_run(), "app02", {"migration": {
+        "outcome": "succeeded", "rc": 0, "duration_s": 1.5, "irreversible": "declared by the release"}})
+    assert run["migration"]["outcome"] == "succeeded" and not run["aborted"]
+    rows = dict(record(run, {"app02": "deployed", "app03": "deployed"}, 1)["hosts"],
+                **record(run, {"app04": "rolled_back"}, 2)["hosts"])
+    assert _rollout.recovery(run, rows) == ([], [])
+    failed, message = _rollout.verdict(run, _rollout.final_rows(run, rows, {}))
+    assert failed and "No fleet rollback: the migration of release R2 cannot be undone (declared by the release)" in message
+    reversible = _rollout.migrated(migrating_run(), "app02", {"migration": {"outcome": "succeeded", "irreversible": ""}})
+    assert _rollout.recovery(reversible, rows)[0] == ["app02", "app03"]
+
+
+CROSSES = [{"release_id": "R4", "version": "4.0.0", "why": "declared by the release (MIGRATION_IRREVERSIBLE)"}]
+
+
+def test_a_rollback_past_a_migration_that_cannot_be_undone_needs_a_reason_and_carries_it():
+    move = _rollout.rollback_move(rb_info(rel("4.0.0", "R4"), rel("2.0.0")), "")
+    refused = _rollout.past_migrations(move, CROSSES, "  ")
+    assert not refused["work"] and refused["error"].startswith(
+        "going back to 2.0.0 would go back past a database migration that cannot be undone, release R4 (4.0.0): "
+        "declared by the release (MIGRATION_IRREVERSIBLE). Fix forward, or give -e rollback_past_migration_reason=")
+    allowed = _rollout.past_migrations(move, CROSSES, "INC-7")
+    assert allowed["work"] and allowed["past_migration"] == CROSSES
+    assert _rollout.past_migrations(move, [], "") == move
+    run = _rollout.new_run("rollback", ["app01", "app02"], dict(POLICY, batches=["100%"]), 2, "alice@ci", "RB-1",
+                           lb={"enabled": False}, now=T0)
+    run["past_migration_reason"] = "INC-7"
+    committed = _rollout.commit(run, {"app01": dict(allowed), "app02": dict(allowed)})
+    assert committed["past_migration"] == {"reason": "INC-7", "releases": [dict(CROSSES[0], hosts=["app01", "app02"])]}
+    assert _rollout.summary(committed, [], False, T0.timestamp())["past_migration"]["reason"] == "INC-7"
