@@ -23,6 +23,9 @@ ARGUMENT_SPEC = {
     "artifact_password": {"type": "str", "default": "", "no_log": True},
     "rollback_to": {"type": "str", "default": ""},
     "prepared_var": {"type": "str", "default": "__rolling_prepare"},
+    # How the after_stage hooks run: {user, env_files} (host_steps' hook_user, hook_env_files).
+    "hooks": {"type": "dict", "default": {}},
+    "censor": {"type": "list", "elements": "str", "default": [], "no_log": True},
 }
 HOST_STEPS = "conveyor.deploy.host_steps"
 # Seconds an older run waits, on a host, for the lock of a run started with it (that one gives up).
@@ -142,6 +145,11 @@ class ActionModule(ActionBase):
         steps = {"app_root": args["app_root"], "run_id": run["run_id"], "lock": self.lock_options(run, args),
                  "stage": dict((key, value) for key, value in stage.items() if value not in (None, "")),
                  "after_stage": (run.get("hooks") or {}).get("after_stage") or []}
+        if steps["after_stage"]:
+            hooks = args["hooks"]
+            steps.update(hook_user=hooks.get("user") or "root", hook_env_files=hooks.get("env_files") or [],
+                         censor=args["censor"],
+                         hook_env={"CONVEYOR_HOST": host, "CONVEYOR_KIND": run["kind"]})
         if args["artifact_username"]:
             # Top-level options of host_steps, which marks the password no_log (stage is a free-form dict).
             steps.update(artifact_username=args["artifact_username"], artifact_password=args["artifact_password"])

@@ -190,7 +190,7 @@ def plan(args, hosts, extra_vars, run_id=None, now=None):
     # The ansible-playbook process that holds this run (the plan runs in one of its workers): what the locks
     # record, and how a worker left running after that process was killed knows not to take one.
     run["controller"] = _holder.identity()
-    run["hooks"] = dict(args.get("hooks") or {})
+    run["hooks"] = _rollout.run_hooks(kind, args.get("hooks"))
     run["gates"] = {"enforced": False, "refused": ""}
     run["lock"] = lock_policy(args, hosts)
     migrate = args.get("migrate") or {}
@@ -245,6 +245,8 @@ class ActionModule(ActionBase):
                     committed = _rollout.commit(run, prepared, out_of_rotation=self.out_of_rotation(run, task_vars))
                 run = committed
                 _runinfo.say(display, _rollout.announce(run))
+                if self._task.check_mode and _rollout.hooks_preview(run):
+                    _runinfo.say(display, _rollout.hooks_preview(run))
         except _rollout.PlanError as exc:
             result.update(failed=True, changed=False, msg=str(exc))
             return result

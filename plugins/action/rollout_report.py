@@ -85,13 +85,11 @@ class ActionModule(ActionBase):
                 smoke = smoke_test(run["policy"]["smoke_url"], live[0], run["policy"]["smoke_requests"],
                                    run["policy"].get("smoke_proof"))
                 found, failed, message = report(run, hostvars, time.time(), smoke)
-        hooks = run.get("hooks") or {}
-        if not self._task.check_mode and (hooks.get("at_end") or (failed and hooks.get("on_failure"))):
-            outcome = {"CONVEYOR_OUTCOME": "failed" if failed else "succeeded"}
-            found_problems = [
-                _rollout.run_controller_hooks(hooks.get("on_failure"), "on_failure", run) if failed else "",
-                _rollout.run_controller_hooks(hooks.get("at_end"), "at_end", run, outcome)]
-            problems = [problem for problem in found_problems if problem]
+        rolled_back = run["kind"] == "rollback" or bool(_rollout.records_of(run, hostvars, _rollout.RECOVER_VAR))
+        ending = [] if self._task.check_mode else _rollout.end_hooks(run, failed, rolled_back)
+        if ending:
+            problems = [problem for problem in (_rollout.run_controller_hooks(commands, point, run, env)
+                                                for point, commands, env in ending) if problem]
             if problems:
                 failed, message = True, " ".join([message] + ["%s." % problem for problem in problems]).strip()
                 found["failed"] = True

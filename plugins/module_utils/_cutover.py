@@ -21,6 +21,8 @@ from ansible_collections.conveyor.deploy.plugins.module_utils._health import lat
 MAX_ATTEMPTS_RETURNED = 20
 # Outcomes of one host's cutover (the engine maps them to the run's vocabulary).
 MOVED, REVERTED, FAILED = "moved", "reverted", "failed"
+# The extension points a cutover runs, in order.
+HOST_POINTS = ("before_switch", "after_switch", "before_gate")
 
 
 class StepError(Exception):
@@ -75,8 +77,10 @@ def cutover(host, target, previous, check_mode=False):
     timeline = Timeline(host.clock)
     result = dict(outcome=MOVED, reason="", phases=timeline.phases, changed=False, diagnostics=None,
                   revert_gate=None, gate=None)
+    if check_mode:
+        result["hooks"] = [point for point in HOST_POINTS if _has_hook(host, point)]
     try:
-        _hook(timeline, host, "before_switch", target)
+        _hook(timeline, host, "before_switch", target, check_mode)
         switched = timeline.run("switch", host.activate, target["release_id"], False)
     except StepError as exc:
         # current was not touched and nothing restarted: the host still runs what it ran.
@@ -91,7 +95,8 @@ def cutover(host, target, previous, check_mode=False):
     result["release"] = switched.get("release")
     result["previous"] = switched.get("previous")
     if check_mode:
-        result["msg"] = switched["msg"] + "; would restart and gate it"
+        result["msg"] = switched["msg"] + "; would %srestart and gate it" % (
+            "run the hooks %s, " % ", ".join(result["hooks"]) if result["hooks"] else "")
         result["diff"] = switched.get("diff")
         return result
     # Restart even when current already pointed there: a run that died between the switch and
@@ -140,10 +145,14 @@ def cutover(host, target, previous, check_mode=False):
     return result
 
 
-def _hook(timeline, host, point, release):
-    hook = getattr(host, "hook", None)
-    if hook is not None and host.has_hook(point):
-        timeline.run("hook:" + point, hook, point, release)
+def _has_hook(host, point):
+    return getattr(host, "hook", None) is not None and host.has_hook(point)
+
+
+def _hook(timeline, host, point, release, check_mode=False):
+    """Run an extension point's hook on the host; in check mode, none runs (the result lists them)."""
+    if not check_mode and _has_hook(host, point):
+        timeline.run("hook:" + point, host.hook, point, release)
 
 
 def _timings(timeline):

@@ -27,6 +27,7 @@ author:
   - conveyor.deploy developers (@conveyor-deploy)
 extends_documentation_fragment:
   - conveyor.deploy.attributes
+  - conveyor.deploy.hooks
 attributes:
   check_mode:
     support: full
@@ -96,17 +97,16 @@ options:
     default: []
   hooks:
     description:
-      - Extension points - shell commands run as root in the release's directory, with C(CONVEYOR_HOOK),
-        C(CONVEYOR_RELEASE_ID), C(CONVEYOR_VERSION), C(CONVEYOR_RUN_ID) and C(CONVEYOR_APP_ROOT) in the environment.
+      - Extension points - shell commands run as O(hook_user) in the release's directory, with the variables of
+        O(hook_env_files) and O(hook_env), and C(CONVEYOR_HOOK), C(CONVEYOR_RELEASE_ID), C(CONVEYOR_VERSION),
+        C(CONVEYOR_PREVIOUS_VERSION), C(CONVEYOR_RUN_ID) and C(CONVEYOR_APP_ROOT) in the environment.
       - C(before_switch) (a failure leaves the host untouched), C(after_switch) (before the restart) and
         C(before_gate) (after the restart); a failure of the last two counts as a failed gate, so the host goes back.
       - Each is a list of commands, run in order; other keys are ignored (they are the run's other extension points).
+      - Each command's exit status, duration and last lines of output (censored of O(censor) and of the values of
+        the C(secrets*) files of O(hook_env_files)) go into the host's history. In check mode none runs.
     type: dict
     default: {}
-  hook_timeout:
-    description: Seconds each hook command may run.
-    type: int
-    default: 300
   health:
     description: The health gate.
     type: dict
@@ -270,6 +270,12 @@ diagnostics:
   type: dict
   sample: {state: {ActiveState: failed, Result: exit-code, ExecMainStatus: "1"}, journal: ["ModuleNotFoundError: ..."],
            summary: "sample.service failed (exit-code, status 1): ModuleNotFoundError: ..."}
+hooks:
+  description: The extension points of O(hooks) that the cutover would run (none runs in check mode).
+  returned: in check mode
+  type: list
+  elements: str
+  sample: [before_gate]
 release:
   description: The manifest of O(release_id).
   returned: when it exists
@@ -293,7 +299,7 @@ from ansible.module_utils.six.moves.urllib.parse import urlsplit
 
 from ansible_collections.conveyor.deploy.plugins.module_utils._cutover import FAILED, REVERTED, StepError, cutover, gate
 from ansible_collections.conveyor.deploy.plugins.module_utils._health import HAS_JMESPATH, compile_assertions
-from ansible_collections.conveyor.deploy.plugins.module_utils._hooks import censored, run_commands
+from ansible_collections.conveyor.deploy.plugins.module_utils._hooks import HOOK_OPTIONS, censored, run_point
 from ansible_collections.conveyor.deploy.plugins.module_utils._probe import probe_http, short
 from ansible_collections.conveyor.deploy.plugins.module_utils._proof import (
     body_problem, header_problem, process_problem, regex_problem, version_pattern,
@@ -340,12 +346,16 @@ class SystemdHost(object):
 
     def hook(self, point, release):
         """Run the commands of an extension point in the release's directory; a failure raises StepError."""
-        env = {"CONVEYOR_HOOK": point, "CONVEYOR_RELEASE_ID": release["release_id"],
-               "CONVEYOR_VERSION": release.get("version") or "", "CONVEYOR_RUN_ID": self.params["run_id"] or "",
-               "CONVEYOR_APP_ROOT": self.layout.root}
-        problem = run_commands(self.module, point, self.params["hooks"][point],
-                               self.layout.release_dir(release["release_id"]), env, self.params["hook_timeout"],
-                               self.params["censor"])
+        params = self.params
+        env = dict(params["hook_env"], CONVEYOR_RELEASE_ID=release["release_id"],
+                   CONVEYOR_VERSION=release.get("version") or "", CONVEYOR_RUN_ID=params["run_id"] or "",
+                   CONVEYOR_PREVIOUS_VERSION=params["previous_version"] or "", CONVEYOR_APP_ROOT=self.layout.root)
+        options = dict(user=params["hook_user"], env_files=params["hook_env_files"], timeout=params["hook_timeout"],
+                       censor=params["censor"])
+        try:
+            problem = run_point(self.module, self.layout, point, params["hooks"][point], release, options, env)
+        except ReleaseError as exc:
+            raise StepError("%s hook: %s" % (point, exc.msg))
         if problem:
             raise StepError(problem)
 
@@ -590,7 +600,7 @@ def main():
             journal_lines=dict(type="int", default=10),
             censor=dict(type="list", elements="str", default=[], no_log=True),
             hooks=dict(type="dict", default={}),
-            hook_timeout=dict(type="int", default=300),
+            **HOOK_OPTIONS,
             health=dict(type="dict", required=True, options=health_options),
         ),
         supports_check_mode=True,

@@ -32,6 +32,7 @@ author:
   - conveyor.deploy developers (@conveyor-deploy)
 extends_documentation_fragment:
   - conveyor.deploy.attributes
+  - conveyor.deploy.hooks
 attributes:
   check_mode:
     support: full
@@ -148,16 +149,17 @@ options:
     description: The password of O(artifact_username). Never logged.
     type: str
   after_stage:
-    description: Commands run after staging, in the staged release's directory (the after_stage extension point).
+    description:
+      - Commands run after staging, in the staged release's directory (the after_stage extension point), as
+        O(hook_user) with the variables of O(hook_env_files) and O(hook_env), and C(CONVEYOR_HOOK),
+        C(CONVEYOR_RUN_ID), C(CONVEYOR_RELEASE_ID), C(CONVEYOR_VERSION) and C(CONVEYOR_APP_ROOT).
+      - Each command's exit status, duration and output (censored) go into the host's history. In check mode none
+        runs.
     type: list
     elements: str
     default: []
-  hook_timeout:
-    description: Seconds each hook command may run.
-    type: int
-    default: 300
   censor:
-    description: Values to replace with stars in hook output.
+    description: Values to replace with stars in hook and migration output.
     type: list
     elements: str
     default: []
@@ -328,7 +330,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.conveyor.deploy.plugins.module_utils._health import HAS_JMESPATH, compile_assertions
-from ansible_collections.conveyor.deploy.plugins.module_utils._hooks import run_commands
+from ansible_collections.conveyor.deploy.plugins.module_utils._hooks import HOOK_OPTIONS, run_point
 from ansible_collections.conveyor.deploy.plugins.module_utils._lock import acquire, read_lock, release as release_lock
 from ansible_collections.conveyor.deploy.plugins.module_utils._probe import probe_http
 from ansible_collections.conveyor.deploy.plugins.module_utils._release import (
@@ -453,12 +455,13 @@ class Steps(object):
         return params
 
     def after_stage(self, staged):
-        env = {"CONVEYOR_HOOK": "after_stage", "CONVEYOR_RUN_ID": self.params["run_id"],
-               "CONVEYOR_VERSION": staged["version"], "CONVEYOR_RELEASE_ID": staged["release_id"],
-               "CONVEYOR_APP_ROOT": self.layout.root}
-        problem = run_commands(self.module, "after_stage", self.params["after_stage"],
-                               self.layout.release_dir(staged["release_id"]), env, self.params["hook_timeout"],
-                               self.params["censor"])
+        params = self.params
+        env = dict(params["hook_env"], CONVEYOR_RUN_ID=params["run_id"], CONVEYOR_VERSION=staged["version"],
+                   CONVEYOR_RELEASE_ID=staged["release_id"], CONVEYOR_APP_ROOT=self.layout.root,
+                   CONVEYOR_PREVIOUS_VERSION=(self.result.get("current") or {}).get("version") or "")
+        options = dict(user=params["hook_user"], env_files=params["hook_env_files"], timeout=params["hook_timeout"],
+                       censor=params["censor"])
+        problem = run_point(self.module, self.layout, "after_stage", params["after_stage"], staged, options, env)
         if problem:
             raise ReleaseError(problem)
 
@@ -512,7 +515,9 @@ class Steps(object):
             self.timed("lock", self.lock, params["lock"])
         if params["stage"] is not None:
             staged = self.timed("stage", self.stage, params["stage"])
-            if params["after_stage"] and not self.module.check_mode:
+            if params["after_stage"] and self.module.check_mode:
+                self.said.append("would run the after_stage hooks (%d commands)" % len(params["after_stage"]))
+            elif params["after_stage"]:
                 self.timed("after_stage", self.after_stage, staged)
         if params["migrate"] is not None:
             self.timed("migrate", self.migrate, params["migrate"])
@@ -572,7 +577,7 @@ def main():
             artifact_username=dict(type="str"),
             artifact_password=dict(type="str", no_log=True),
             after_stage=dict(type="list", elements="str", default=[]),
-            hook_timeout=dict(type="int", default=300),
+            **HOOK_OPTIONS,
             censor=dict(type="list", elements="str", default=[], no_log=True),
             migrate=dict(type="dict", options=dict(
                 release_id=dict(type="str", required=True),

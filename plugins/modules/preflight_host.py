@@ -314,7 +314,8 @@ def check_config(module, layout, current):
     command = ["/bin/sh", "-c", params["config_test_command"]]
     if params["config_test_user"]:
         command = ["runuser", "-u", params["config_test_user"], "--"] + command
-    rc, out, err = module.run_command(command, cwd=os.path.join(layout.root, "current"), check_rc=False)
+    rc, out, err = module.run_command(command, cwd=os.path.join(layout.root, "current"), check_rc=False,
+                                      expand_user_and_vars=False)
     return rc == 0, "exit %d: %s" % (rc, short(err or out or "no output", 150))
 
 

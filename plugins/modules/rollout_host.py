@@ -80,6 +80,18 @@ options:
     description: The variable holding the host's prepare result (read by finish to know whether it holds the lock).
     type: str
     default: __rolling_prepare
+  hooks:
+    description:
+      - How the run's C(after_stage) hooks run on the host (O(step=prepare)) - C(user) (the app user; default
+        C(root)) and C(env_files) (the service's environment files), as M(conveyor.deploy.host_steps)' C(hook_user)
+        and C(hook_env_files). They also get C(CONVEYOR_HOST) and C(CONVEYOR_KIND).
+    type: dict
+    default: {}
+  censor:
+    description: Values the hooks' output must never show (with the values of the C(secrets*) environment files).
+    type: list
+    elements: str
+    default: []
 seealso:
   - module: conveyor.deploy.rollout_plan
   - module: conveyor.deploy.host_steps

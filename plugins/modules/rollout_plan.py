@@ -226,6 +226,13 @@ options:
         type: list
         elements: str
         default: []
+  hooks:
+    description:
+      - The extension points, each a list of shell commands (C(rolling_hooks)); unknown points are refused, naming them.
+      - A rollback keeps only C(at_end), C(on_failure) and C(on_rollback). In check mode the commit step lists the
+        hooks that would run.
+    type: dict
+    default: {}
   past_migration_reason:
     description:
       - With O(kind=rollback), why going back past a release whose database migration cannot be undone is fine; without

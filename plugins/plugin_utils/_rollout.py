@@ -56,8 +56,37 @@ EXTENSION_POINTS = {
     "after_batch": "the controller, after each batch is re-enabled; a failure stops the rollout",
     "at_end": "the controller, once the run is over; a failure fails the run",
     "on_failure": "the controller, when the run failed",
+    "on_rollback": "the controller, after a rollback or a deploy that rolled the fleet back",
 }
 HOST_POINTS = ("after_stage", "before_switch", "after_switch", "before_gate")
+# A rollback goes back to what ran before: it runs none of the new release's per-host or per-batch hooks.
+ROLLBACK_POINTS = ("at_end", "on_failure", "on_rollback")
+
+
+def run_hooks(kind, hooks):
+    """The hooks a run of ``kind`` runs: all of them for a deploy, the end-of-run points for a rollback."""
+    hooks = dict(hooks or {})
+    if kind == "rollback":
+        return {point: commands for point, commands in hooks.items() if point in ROLLBACK_POINTS}
+    return hooks
+
+
+def end_hooks(run, failed, rolled_back):
+    """The controller hooks to run once the run is over, in order: [(point, commands, extra environment)]."""
+    hooks = run.get("hooks") or {}
+    outcome = {"CONVEYOR_OUTCOME": "failed" if failed else "succeeded"}
+    planned = [("on_failure", failed), ("on_rollback", rolled_back), ("at_end", True)]
+    return [(point, hooks[point], outcome) for point, wanted in planned if wanted and hooks.get(point)]
+
+
+def hooks_preview(run):
+    """What --check says of the run's hooks: each point that would run, where, and its commands (none runs)."""
+    hooks = run.get("hooks") or {}
+    said = ["%s (%s): %s" % (point, EXTENSION_POINTS[point].split(",")[0], "; ".join(hooks[point]))
+            for point in EXTENSION_POINTS if hooks.get(point)]
+    if not said:
+        return ""
+    return "Hooks this run would run (--check runs none): %s" % " | ".join(said)
 
 
 def hook_problems(hooks):

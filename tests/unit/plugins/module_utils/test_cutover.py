@@ -185,6 +185,14 @@ def test_a_failed_before_switch_hook_leaves_the_host_untouched():
     assert ("activate", "r2", False) not in host.calls and "no database" in result["reason"]
 
 
+def test_check_mode_runs_no_hook_and_says_which_would_run():
+    host = HookedHost()
+    result = cut.cutover(host, dict(release_id="r2", version="2.0.0"), R1, check_mode=True)
+    assert not [c for c in host.calls if c[0] == "hook"]
+    assert result["hooks"] == ["before_switch", "after_switch", "before_gate"]
+    assert "would run the hooks before_switch, after_switch, before_gate, restart and gate it" in result["msg"]
+
+
 @pytest.mark.parametrize("point", ["after_switch", "before_gate"])
 def test_a_failed_hook_after_the_switch_counts_as_a_failed_gate(point):
     host = HookedHost(failing=(point,))

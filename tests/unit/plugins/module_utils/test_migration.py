@@ -4,22 +4,22 @@ import os
 
 import pytest
 
-from ansible_collections.conveyor.deploy.plugins.module_utils import _migration, _release_ops
+from ansible_collections.conveyor.deploy.plugins.module_utils import _hooks, _migration, _release_ops
 from ansible_collections.conveyor.deploy.plugins.module_utils._release import (
     MANIFEST, Layout, ReleaseError, read_manifest, release_order, write_json_atomic,
 )
 
 
 def test_environment_files_are_read_as_systemd_reads_them():
-    assert _migration.parse_env("# c\n; c\nA=1\nexport B='two words'\nC=\"x=y\"\n  bad line\nD=\n") == {
+    assert _hooks.parse_env("# c\n; c\nA=1\nexport B='two words'\nC=\"x=y\"\n  bad line\nD=\n") == {
         "A": "1", "B": "two words", "C": "x=y", "D": ""}
 
 
 def test_secrets_files_values_are_secret_and_a_missing_file_is_skipped(tmp_path):
     (tmp_path / "app.env").write_text("APP_ENV=lab\n")
     (tmp_path / "secrets.env").write_text("APP_SECRET_KEY=s3cr3t-value\n")
-    env, secrets = _migration.read_env([str(tmp_path / "app.env"), str(tmp_path / "secrets.env"),
-                                        str(tmp_path / "missing.env")])
+    env, secrets = _hooks.read_env([str(tmp_path / "app.env"), str(tmp_path / "secrets.env"),
+                                    str(tmp_path / "missing.env")])
     assert env == {"APP_ENV": "lab", "APP_SECRET_KEY": "s3cr3t-value"} and secrets == ["s3cr3t-value"]
 
 
@@ -28,7 +28,8 @@ class FakeModule(object):
         self.answer = (rc, out, err)
         self.calls = []
 
-    def run_command(self, argv, cwd=None, environ_update=None):
+    def run_command(self, argv, cwd=None, environ_update=None, expand_user_and_vars=True):
+        assert not expand_user_and_vars  # the shell expands the command's variables, in the app's environment
         self.calls.append((argv, cwd, environ_update))
         return self.answer
 

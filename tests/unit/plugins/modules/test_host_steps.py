@@ -112,13 +112,26 @@ def test_staging_options_are_checked_as_the_release_module_checks_them(run_modul
     assert err.value.result["failed_step"] == "stage" and "mutually exclusive" in err.value.result["msg"]
 
 
-def test_a_failing_after_stage_hook_is_named_with_its_output(run_module, fleet):
+def test_a_failing_after_stage_hook_is_named_with_its_output_censored_and_kept_in_the_history(
+        run_module, fleet, tmp_path):
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text("DB_PASSWORD='from-the-secrets-file'\n")
+    args = prepare(fleet, after_stage=['test -f VERSION && echo "built $CONVEYOR_VERSION for $CONVEYOR_HOST $CONVEYOR_BATCH in $PWD"',
+                                       "echo token=s3cr3t-x db=$DB_PASSWORD >&2; exit 3"],
+                   censor=["s3cr3t-x"], hook_env_files=[str(secrets), str(tmp_path / "missing.env")],
+                   hook_env={"CONVEYOR_HOST": "app07", "CONVEYOR_BATCH": 2})
     with pytest.raises(ModuleFail) as err:
-        run_module(host_steps, prepare(fleet, after_stage=["test -f VERSION", "echo token=s3cr3t-x >&2; exit 3"],
-                                       censor=["s3cr3t-x"]))
+        run_module(host_steps, args)
     result = err.value.result
     assert result["failed_step"] == "after_stage"
-    assert result["msg"].startswith("after_stage hook 'echo token=s3cr3t-x >&2; exit 3' exited 3: token=********")
+    assert result["msg"].startswith("after_stage hook 'echo token=******** db=$DB_PASSWORD >&2; exit 3' exited 3 "
+                                    "after ")
+    assert result["msg"].endswith(": token=******** db=********")
+    lines = [json.loads(line) for line in open(os.path.join(fleet["root"], ".conveyor", "history.jsonl"))]
+    hooks = [line for line in lines if line["action"] == "hook"]
+    assert [(h["point"], h["result"], h["rc"]) for h in hooks] == [("after_stage", "ok", 0), ("after_stage", "failed", 3)]
+    assert hooks[0]["output"] == "built 2.0.0 for app07 2 in %s" % os.path.join(fleet["root"], "releases", "r2") and hooks[0]["run_id"] == "RUN-1"
+    assert "from-the-secrets" not in json.dumps(lines) and "s3cr3t-x" not in json.dumps(lines)
 
 
 def test_check_mode_prepares_nothing(run_module, fleet):

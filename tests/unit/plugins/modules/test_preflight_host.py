@@ -85,14 +85,14 @@ def test_every_failure_is_reported_in_one_answer(run_module, root, server):
     with open(os.path.join(root, ".conveyor", "deploy.lock"), "w") as handle:
         json.dump({"run_id": "other", "owner": "bob@ci", "started_at": "2099-01-01T00:00:00.000000Z", "ttl": 3600}, handle)
     result, rows = run(run_module, root, base, artifact_url=base + "/missing.tar.gz", disk_factor=10 ** 12,
-                       config_test_command="echo broken config >&2; exit 3")
+                       config_test_command="echo broken config in \"$(basename $PWD)\" >&2; exit 3")
     assert not result["passed"]
     assert "held by run other by bob@ci" in rows["lock"]["summary"] and not rows["lock"]["passed"]
     assert rows["artifact"]["summary"] == ("not found: HTTP 404 for %s/missing.tar.gz; no checksum published at "
                                            "%s/missing.tar.gz.sha256 and app_artifact_sha256 is not set" % (base, base))
     assert rows["disk"]["passed"]  # nothing found, nothing to hold
     assert rows["fleet_healthy"]["summary"].startswith("1.0.0: unhealthy: answered 500")
-    assert rows["config_test"] == {"check": "config_test", "passed": False, "summary": "exit 3: broken config"}
+    assert rows["config_test"] == {"check": "config_test", "passed": False, "summary": "exit 3: broken config in r1"}
 
 
 def test_disk_and_production_checksum(run_module, root, server, tmp_path):

@@ -248,6 +248,32 @@ def test_controller_hooks_run_in_order_with_the_run_in_their_environment_and_sto
     assert problem == "at_end hook 'echo no >&2; exit 3' exited 3: no" and out.read_text().count("\n") == 1
 
 
+def test_a_rollback_runs_only_the_end_of_run_hooks_and_they_run_in_order_with_the_outcome():
+    hooks = {"after_stage": ["build"], "before_gate": ["warm"], "after_batch": ["check"], "at_end": ["end"],
+             "on_failure": ["page"], "on_rollback": ["tell"]}
+    assert _rollout.run_hooks("deploy", hooks) == hooks
+    assert _rollout.run_hooks("rollback", hooks) == {"at_end": ["end"], "on_failure": ["page"], "on_rollback": ["tell"]}
+    assert _rollout.run_hooks("rollback", None) == {}
+    run = deploy_run()
+    run["hooks"] = hooks
+    failed = {"CONVEYOR_OUTCOME": "failed"}
+    assert _rollout.end_hooks(run, True, True) == [("on_failure", ["page"], failed), ("on_rollback", ["tell"], failed),
+                                                   ("at_end", ["end"], failed)]
+    assert [point for point, _c, _e in _rollout.end_hooks(run, False, False)] == ["at_end"]
+    run["hooks"] = {"on_failure": ["page"]}
+    assert _rollout.end_hooks(run, False, True) == []
+
+
+def test_check_mode_lists_the_hooks_that_would_run_and_where():
+    run = deploy_run()
+    run["hooks"] = {}
+    assert _rollout.hooks_preview(run) == ""
+    run["hooks"] = {"after_batch": ["./check.sh"], "after_stage": ["bin/build-assets", "bin/warm"]}
+    assert _rollout.hooks_preview(run) == (
+        "Hooks this run would run (--check runs none): after_stage (each host): bin/build-assets; bin/warm | "
+        "after_batch (the controller): ./check.sh")
+
+
 def test_finish_marks_good_and_prunes_only_where_the_whole_deploy_reached_its_target():
     run = deploy_run(policy={"keep_releases": 3, "not_release_fault": False})
     good = {h: {"outcome": "deployed"} for h in HOSTS}
