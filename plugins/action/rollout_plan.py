@@ -47,6 +47,9 @@ ARGUMENT_SPEC = {
     "smoke": {"type": "dict", "default": {}},
     "not_release_fault": {"type": "bool", "default": False},
     "hooks": {"type": "dict", "default": {}},
+    # rolling_hook_tasks, and where a relative task file is looked for (the inventory's, the playbook's directory).
+    "hook_tasks": {"type": "raw", "default": {}},
+    "hook_task_dirs": {"type": "list", "elements": "str", "default": []},
     "inputs": {"type": "dict", "default": {}},
     # Where production's approval is read from: the approval module's options (the rollout judges it itself).
     "approval": {"type": "dict", "default": {}, "options": {
@@ -107,6 +110,7 @@ def input_problems(args, hosts=()):
             inputs["lock_ttl"], batch_count(args, hosts), args["drain_timeout"],
             (inputs.get("health") or {}).get("timeout", 0), args["bake_seconds"], args["up_timeout"],
             renewed=bool(args["lb"].get("enabled")))]
+    found += _rollout.hook_task_files(args.get("hook_tasks"), args.get("hook_task_dirs") or [], kind)[1]
     return found + _rollout.hook_problems(args.get("hooks") or {})
 
 
@@ -191,6 +195,7 @@ def plan(args, hosts, extra_vars, run_id=None, now=None):
     # record, and how a worker left running after that process was killed knows not to take one.
     run["controller"] = _holder.identity()
     run["hooks"] = _rollout.run_hooks(kind, args.get("hooks"))
+    run["hook_tasks"] = _rollout.hook_task_files(args.get("hook_tasks"), args.get("hook_task_dirs") or [], kind)[0]
     run["gates"] = {"enforced": False, "refused": ""}
     run["lock"] = lock_policy(args, hosts)
     migrate = args.get("migrate") or {}

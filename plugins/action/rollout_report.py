@@ -96,7 +96,9 @@ class ActionModule(ActionBase):
         for line in _rollout.summary_lines(found):
             _runinfo.say(display, line)
         # The task itself succeeds, or Ansible would drop the stats; the play's next task fails the run.
-        result.update(changed=False, summary=found, run_failed=bool(failed), verdict=message,
+        # The task files of rolling_hook_tasks that the finish play includes next (none in check mode).
+        tasks = [] if self._task.check_mode else _rollout.end_task_hooks(run, failed, rolled_back)
+        result.update(changed=False, summary=found, run_failed=bool(failed), verdict=message, task_hooks=tasks,
                       msg=message or _rollout.summary_lines(found)[0],
                       ansible_stats={"data": {STATS[run["kind"]]: found}, "per_host": False, "aggregate": False})
         return result

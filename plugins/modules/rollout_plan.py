@@ -233,6 +233,18 @@ options:
         hooks that would run.
     type: dict
     default: {}
+  hook_tasks:
+    description:
+      - Ansible task files for the points C(after_batch), C(at_end), C(on_failure) and C(on_rollback)
+        (C(rolling_hook_tasks)); a relative path is looked for in O(hook_task_dirs), in order. A missing file or
+        another point is refused, naming it. The run object keeps their absolute paths (C(hook_tasks)).
+    type: raw
+    default: {}
+  hook_task_dirs:
+    description: Where a relative task file of O(hook_tasks) is looked for (the inventory's, then the playbook's directory).
+    type: list
+    elements: str
+    default: []
   past_migration_reason:
     description:
       - With O(kind=rollback), why going back past a release whose database migration cannot be undone is fine; without

@@ -60,4 +60,12 @@ verdict:
   description: Why it failed, naming the hosts and reasons; empty when it did not.
   returned: always
   type: str
+task_hooks:
+  description:
+    - The task files of C(rolling_hook_tasks) the finish play includes now, in order (C(on_failure) when the run
+      failed, C(on_rollback) when it rolled hosts back, C(at_end)); none in check mode.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{point: at_end, file: /srv/deploy/inventories/prod/hooks/at_end.yml}]
 """

@@ -71,6 +71,44 @@ def run_hooks(kind, hooks):
     return hooks
 
 
+# The points an Ansible task file can hook (rolling_hook_tasks): after_batch on each host of the batch, the
+# others on every host of the run once it is over; the playbooks include them (roles/rolling/tasks).
+TASK_POINTS = ("after_batch", "at_end", "on_failure", "on_rollback")
+
+
+def hook_task_files(hook_tasks, dirs, kind, isfile=os.path.isfile):
+    """({point: absolute path} of rolling_hook_tasks, problems): a relative path is looked for in ``dirs`` in order
+    (the inventory's directory, then the playbook's). A rollback keeps only its end-of-run points."""
+    if not hook_tasks:
+        return {}, []
+    if not isinstance(hook_tasks, dict):
+        return {}, ["rolling_hook_tasks must be a mapping of extension point to a task file"]
+    found, problems = {}, []
+    for point, path in hook_tasks.items():
+        if point not in TASK_POINTS:
+            problems.append("rolling_hook_tasks names %r, where no task file can run; the points are %s"
+                            % (point, ", ".join(TASK_POINTS)))
+            continue
+        if not isinstance(path, str) or not path.strip():
+            problems.append("rolling_hook_tasks.%s must be the path of a task file" % point)
+            continue
+        candidates = [path] if os.path.isabs(path) else [os.path.join(d, path) for d in dirs if d]
+        hit = next((os.path.abspath(c) for c in candidates if isfile(c)), None)
+        if hit is None:
+            problems.append("rolling_hook_tasks.%s: no task file %s (looked in %s)"
+                            % (point, path, ", ".join(candidates) or "no directory"))
+        elif kind != "rollback" or point in ROLLBACK_POINTS:
+            found[point] = hit
+    return found, problems
+
+
+def end_task_hooks(run, failed, rolled_back):
+    """The task files to include once the run is over, in order: [{point, file}]."""
+    files = run.get("hook_tasks") or {}
+    planned = [("on_failure", failed), ("on_rollback", rolled_back), ("at_end", True)]
+    return [{"point": point, "file": files[point]} for point, wanted in planned if wanted and files.get(point)]
+
+
 def end_hooks(run, failed, rolled_back):
     """The controller hooks to run once the run is over, in order: [(point, commands, extra environment)]."""
     hooks = run.get("hooks") or {}
@@ -81,9 +119,10 @@ def end_hooks(run, failed, rolled_back):
 
 def hooks_preview(run):
     """What --check says of the run's hooks: each point that would run, where, and its commands (none runs)."""
-    hooks = run.get("hooks") or {}
+    hooks, files = run.get("hooks") or {}, run.get("hook_tasks") or {}
     said = ["%s (%s): %s" % (point, EXTENSION_POINTS[point].split(",")[0], "; ".join(hooks[point]))
             for point in EXTENSION_POINTS if hooks.get(point)]
+    said += ["%s (task file): %s" % (point, files[point]) for point in TASK_POINTS if files.get(point)]
     if not said:
         return ""
     return "Hooks this run would run (--check runs none): %s" % " | ".join(said)

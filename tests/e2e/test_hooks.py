@@ -111,3 +111,31 @@ def test_a_rollback_runs_its_end_of_run_hooks_and_none_of_the_host_hooks(tmp_pat
     assert lines(tmp_path / "at_end") == ["rollback  succeeded"]
     assert not (tmp_path / "after_batch").exists() and not (tmp_path / "on_failure").exists()
     assert os.path.getsize(tmp_path / "on_rollback") > 0
+
+
+TASK_LOG = "/tmp/conveyor-task-hooks.log"
+TASK_FILE = """
+- name: Note the task hook on the host
+  ansible.builtin.shell: >-
+    echo "{{ rolling_hook_point }} {{ rolling_run.kind }} {{ rolling_run.version }}
+    {{ rolling_report.run_failed | default('-') }}" >> %s
+  changed_when: true
+""" % TASK_LOG
+
+
+def test_task_file_hooks_run_on_the_hosts_with_the_run_in_scope_and_a_missing_one_is_refused(tmp_path):
+    for host in app_hosts():
+        on_host(host, "rm -f %s" % TASK_LOG)
+    (tmp_path / "hook.yml").write_text(TASK_FILE)
+    files = {"after_batch": str(tmp_path / "hook.yml"), "at_end": str(tmp_path / "hook.yml")}
+    missing = playbook("deploy.yml", "-e", "app_version=1.1.0",
+                       "-e", json.dumps({"app_hook_tasks": dict(files, on_failure="hooks/not-there.yml")}))
+    assert missing.rc != 0
+    assert "rolling_hook_tasks.on_failure: no task file hooks/not-there.yml (looked in " in missing.output
+    assert set(live_versions().values()) == {"2.0.0"} and locks() == {}
+    result = playbook("deploy.yml", "-e", "app_version=1.1.0", "-e", json.dumps({"app_hook_tasks": files}))
+    assert result.rc == 0, result.output[-3000:]
+    assert set(live_versions().values()) == {"1.1.0"}
+    for host in app_hosts():
+        ran = on_host(host, "cat %s" % TASK_LOG).splitlines()
+        assert ran == ["after_batch deploy 1.1.0 -", "at_end deploy 1.1.0 False"], (host, ran)

@@ -264,14 +264,50 @@ def test_a_rollback_runs_only_the_end_of_run_hooks_and_they_run_in_order_with_th
     assert _rollout.end_hooks(run, False, True) == []
 
 
+def test_task_file_hooks_are_found_in_the_inventory_then_the_playbook_directory(tmp_path):
+    inventory, playbooks = tmp_path / "inventory", tmp_path / "playbooks"
+    for directory in (inventory, playbooks):
+        (directory / "hooks").mkdir(parents=True)
+    (inventory / "hooks" / "end.yml").write_text("[]")
+    (playbooks / "hooks" / "end.yml").write_text("[]")
+    (playbooks / "hooks" / "batch.yml").write_text("[]")
+    dirs = [str(inventory), str(playbooks)]
+    found, problems = _rollout.hook_task_files({"at_end": "hooks/end.yml", "after_batch": "hooks/batch.yml",
+                                                "on_rollback": str(playbooks / "hooks" / "end.yml")}, dirs, "deploy")
+    assert problems == []
+    assert found == {"at_end": str(inventory / "hooks" / "end.yml"), "after_batch": str(playbooks / "hooks" / "batch.yml"),
+                     "on_rollback": str(playbooks / "hooks" / "end.yml")}
+    assert set(_rollout.hook_task_files({"at_end": "hooks/end.yml", "after_batch": "hooks/batch.yml"}, dirs,
+                                        "rollback")[0]) == {"at_end"}
+    dummy, problems = _rollout.hook_task_files({"at_end": "hooks/nope.yml", "before_gate": "x.yml", "on_failure": ""},
+                                               dirs, "deploy")
+    assert problems[0] == "rolling_hook_tasks.at_end: no task file hooks/nope.yml (looked in %s, %s)" % (
+        inventory / "hooks" / "nope.yml", playbooks / "hooks" / "nope.yml")
+    assert "names 'before_gate', where no task file can run" in problems[1]
+    assert problems[2] == "rolling_hook_tasks.on_failure must be the path of a task file"
+    assert _rollout.hook_task_files("hooks/end.yml", dirs, "deploy")[1] == [
+        "rolling_hook_tasks must be a mapping of extension point to a task file"]
+    assert _rollout.hook_task_files(None, dirs, "deploy") == ({}, [])
+
+
+def test_the_end_of_run_task_files_follow_the_outcome():
+    run = deploy_run()
+    run["hook_tasks"] = {"at_end": "/h/end.yml", "on_failure": "/h/fail.yml", "on_rollback": "/h/back.yml"}
+    assert _rollout.end_task_hooks(run, False, False) == [{"point": "at_end", "file": "/h/end.yml"}]
+    assert [t["point"] for t in _rollout.end_task_hooks(run, True, True)] == ["on_failure", "on_rollback", "at_end"]
+    run["hook_tasks"] = {}
+    assert _rollout.end_task_hooks(run, True, True) == []
+
+
 def test_check_mode_lists_the_hooks_that_would_run_and_where():
     run = deploy_run()
     run["hooks"] = {}
     assert _rollout.hooks_preview(run) == ""
     run["hooks"] = {"after_batch": ["./check.sh"], "after_stage": ["bin/build-assets", "bin/warm"]}
+    run["hook_tasks"] = {"at_end": "/srv/inv/hooks/end.yml"}
     assert _rollout.hooks_preview(run) == (
         "Hooks this run would run (--check runs none): after_stage (each host): bin/build-assets; bin/warm | "
-        "after_batch (the controller): ./check.sh")
+        "after_batch (the controller): ./check.sh | at_end (task file): /srv/inv/hooks/end.yml")
 
 
 def test_finish_marks_good_and_prunes_only_where_the_whole_deploy_reached_its_target():
