@@ -153,7 +153,9 @@ class ActionModule(ActionBase):
         if args["artifact_username"]:
             # Top-level options of host_steps, which marks the password no_log (stage is a free-form dict).
             steps.update(artifact_username=args["artifact_username"], artifact_password=args["artifact_password"])
-        if not args["force"] and (args["probe"] or {}).get("url"):
+        rejoin = (args.get("lb_name") or host) in (run.get("out_of_rotation") or [])
+        if not args["force"] and not rejoin and (args["probe"] or {}).get("url"):
+            # A host out of the load balancer's rotation is not skipped: its batch puts it back.
             steps["skip_if_live"] = dict(args["probe"], version=run["version"])
         answer = self.call_locking(run, **steps)
         current = answer.get("current") or {}

@@ -204,6 +204,8 @@ def plan(args, hosts, extra_vars, run_id=None, now=None):
     run["past_migration_reason"] = args.get("past_migration_reason") or ""
     # The other runs' heartbeats, read on the load balancer by the action (ActionModule.heartbeat).
     run["heartbeat"] = None
+    # The load balancer's servers out of rotation when the run was planned (ActionModule.taken_out).
+    run["out_of_rotation"] = []
     # The change log's head as this run found it (when the changelog callback is on): each host it locks keeps it.
     run["changelog_anchor"] = _changelog.published_head()
     return run
@@ -236,6 +238,8 @@ class ActionModule(ActionBase):
                                                 self._loader.load_from_file)
                 if run["lb"]["enabled"]:
                     run["heartbeat"] = self.heartbeat(run, task_vars)
+                    if run["kind"] == "deploy":
+                        run["out_of_rotation"] = self.taken_out(run, task_vars)
             else:
                 run = _rollout.run_from(task_vars, planned=True)
                 hostvars = task_vars.get("hostvars") or {}
@@ -318,6 +322,16 @@ class ActionModule(ActionBase):
                                      "records its heartbeats there. Fix its connection, or set %s_lb_enabled: false "
                                      "to run without it." % (lb.get("host"), answer.get("msg") or "no answer", prefix))
         return {"host": lb.get("host"), "read_at": answer.get("now"), "beats": answer.get("beats") or {}}
+
+    def taken_out(self, run, task_vars):
+        """The backend's servers drained or in maintenance (the task is delegated to the load balancer).
+
+        A host on the version that a failed or interrupted run left out of rotation goes through its batch again,
+        which puts it back; one the backend cannot be read for is not guessed at (the drain reports it)."""
+        answer = self._execute_module(module_name="conveyor.deploy.haproxy_info",
+                                      module_args={"socket": run["lb"]["socket"], "backend": run["lb"]["backend"]},
+                                      task_vars=task_vars)
+        return sorted(server["name"] for server in answer.get("servers") or [] if server.get("admin") != "ready")
 
     def out_of_rotation(self, run, task_vars):
         """The backend's servers that serve no traffic now (the task is delegated to the load balancer)."""

@@ -341,6 +341,17 @@ heartbeat:
   description: Every run's last heartbeat on the load balancer when this run was planned - C(host), C(read_at), C(beats) (run id to time); null without one.
   returned: always
   type: dict
+out_of_rotation:
+  description:
+    - A deploy's backend servers that were drained or in maintenance when it was planned (read on the load
+      balancer). Such a host is not skipped when it already runs the version healthily - its batch puts it back.
+  returned: always
+  type: list
+  elements: str
+hook_tasks:
+  description: The task files of the run's extension points (O(hook_tasks)), by point, as absolute paths.
+  returned: always
+  type: dict
 controller:
   description: The ansible-playbook process of the run (C(host), C(boot_id), C(pid), C(pid_start)), as its locks record it.
   returned: when O(step=commit)

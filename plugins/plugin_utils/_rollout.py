@@ -485,8 +485,13 @@ def _announce(run):
             for host in run["hosts"] if host in run["moves"])
     sizes = ", ".join(str(len(batch)) for batch in run["batches"])
     if run["kind"] == "deploy":
-        return "Release %s (%s) staged on %d host(s); batches of %s host(s), at least %d serving throughout." % (
-            run["release_id"], run["version"], len(run["work"]), sizes, run["policy"]["required_serving"])
+        out = set(run.get("out_of_rotation") or [])
+        back = [host for host in run["work"] if (run["moves"].get(host) or {}).get("lb_name", host) in out]
+        rejoin = " %s out of the load balancer's rotation when the run started: %s put back by %s batch." % (
+            ", ".join(back), "it is" if len(back) == 1 else "they are", "its" if len(back) == 1 else "their") \
+            if back else ""
+        return "Release %s (%s) staged on %d host(s); batches of %s host(s), at least %d serving throughout.%s" % (
+            run["release_id"], run["version"], len(run["work"]), sizes, run["policy"]["required_serving"], rejoin)
     targets = sorted(set(run["moves"][host]["to"]["version"] for host in run["work"]))
     return "Rolling back %d host(s) to %s in batches of %s host(s), at least %d serving throughout." % (
         len(run["work"]), ", ".join(targets), sizes, run["policy"]["required_serving"])

@@ -214,3 +214,24 @@ def test_a_disk_that_fills_while_unpacking_leaves_no_partial_files_and_names_the
 
 def live_links():
     return {host: on_host(host, "readlink /opt/sample/current") for host in app_hosts()}
+
+
+def test_a_host_on_the_version_but_out_of_rotation_is_put_back_and_the_others_are_left_alone():
+    """A crashed or killed run (or a hand) left app01 drained while it serves the fleet's version: a deploy of that
+    version must not skip it as "already live" and leave it out for good."""
+    from .conftest import lb_servers
+    versions = set(live_versions().values())
+    assert len(versions) == 1, versions
+    version = versions.pop()
+    subprocess.run(["docker", "exec", "conveyor-lb", "python3", "-c", HAPROXY_STATE.replace(
+        "show servers state sample", "set server sample/app01 state drain")], check=True, capture_output=True)
+    assert lb_servers()["app01"][1] == "8", lb_servers()
+    started = {host: on_host(host, "systemctl show -p ExecMainStartTimestampMonotonic sample") for host in app_hosts()}
+    result = playbook("deploy.yml", "-e", "app_version=%s" % version)
+    assert result.rc == 0, result.output[-3000:]
+    assert "app01 out of the load balancer's rotation when the run started: it is put back by its batch." \
+        in result.output
+    assert all(admin == "0" for dummy, admin in lb_servers().values()), lb_servers()
+    assert set(live_versions().values()) == {version} and locks() == {}
+    now = {host: on_host(host, "systemctl show -p ExecMainStartTimestampMonotonic sample") for host in app_hosts()}
+    assert [host for host in app_hosts() if now[host] != started[host]] == ["app01"]

@@ -392,3 +392,27 @@ def test_the_locks_of_a_run_with_a_load_balancer_say_they_are_renewed():
     plain = rollout_plan.plan(plan_args(), ["app01", "app02"], {}, run_id="RUN", now=T0)
     plain["controller"] = run["controller"]
     assert "renewed" not in rollout_host.ActionModule.lock_options(plain, {"lock_ttl": 300})
+
+
+def test_a_host_out_of_rotation_is_not_skipped_as_live_so_its_batch_puts_it_back():
+    run = rollout_plan.plan(plan_args(lb=dict(LB_ARGS), inputs={"artifact_url": "/a.tgz", "lock_ttl": 300}),
+                            ["app01", "app02"], {}, run_id="RUN", now=T0)
+    run["controller"] = dict(ME, pid=os.getppid())
+    servers = [{"name": "app01", "admin": "drain"}, {"name": "app02", "admin": "ready"}, {"name": "x9", "admin": "maint"}]
+    action, calls = plan_action({"servers": servers})
+    run["out_of_rotation"] = action.taken_out(run, {})
+    assert run["out_of_rotation"] == ["app01", "x9"]
+    assert calls == [("conveyor.deploy.haproxy_info", {"socket": "/run/haproxy/admin.sock", "backend": "shop"})]
+    host = object.__new__(rollout_host.ActionModule)
+    seen = {}
+
+    def call(**steps):
+        seen[steps["stage"]["version"]] = "skip_if_live" in steps
+        return {"locked": True, "current": {"release_id": "R1", "version": "1.0.0"}}
+    host.call = call
+    args = {"force": False, "probe": {"url": "http://127.0.0.1:8000/health"}, "stage": {}, "lock_ttl": 300,
+            "app_root": "/opt/shop", "artifact_username": "", "hooks": {}, "censor": []}
+    for name, skipped in (("app01", False), ("app02", True)):
+        run["version"] = name  # tells the two calls apart
+        host.prepare(run, dict(args, lb_name=name), name)
+        assert seen[name] is skipped

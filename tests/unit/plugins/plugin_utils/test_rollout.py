@@ -57,6 +57,18 @@ def test_commit_cuts_the_hosts_that_move_into_batches_and_leaves_the_others():
     assert run["batches"] == [["app01", "app03"], ["app04"]]
     assert run["moves"]["app02"]["skip_reason"].startswith("already runs")
     assert "staged on 3 host(s); batches of 2, 1 host(s)" in _rollout.announce(run)
+    assert "rotation" not in _rollout.announce(run)
+
+
+def test_the_plan_names_the_hosts_it_puts_back_into_rotation():
+    run = deploy_run(skip=("app02",))
+    run["out_of_rotation"] = ["app02", "app03"]  # app02 stays out: it was skipped (its prepare was not told)
+    assert _rollout.announce(run).endswith(
+        "at least 2 serving throughout. app03 out of the load balancer's rotation when the run started: it is put "
+        "back by its batch.")
+    run["out_of_rotation"] = ["app01", "app03"]
+    assert "app01, app03 out of the load balancer's rotation when the run started: they are put back by their " \
+           "batch." in _rollout.announce(run)
 
 
 def test_commit_aborts_on_any_host_error_and_moves_nothing():
