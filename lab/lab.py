@@ -147,6 +147,9 @@ def configure_lb(apps):
                                                     check=False) == "active":
         return
     docker("exec", "-i", container, "sh", "-c", "cat > /etc/haproxy/haproxy.cfg", stdin=config)
+    # The maintenance rule's maps (playbooks/maintenance.yml keeps them); empty: no backend in maintenance.
+    docker("exec", container, "sh", "-c", "touch /etc/haproxy/conveyor-maintenance.map "
+           "/etc/haproxy/conveyor-retry-after.map")
     docker("exec", container, "sh", "-c",
            "haproxy -c -q -f /etc/haproxy/haproxy.cfg && systemctl unmask haproxy >/dev/null 2>&1;"
            " systemctl enable haproxy >/dev/null 2>&1; systemctl restart haproxy")

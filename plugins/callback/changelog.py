@@ -280,6 +280,10 @@ class RunRecorder(object):
         for key in ("migration", "past_migration"):
             if summary.get(key):
                 record[key] = summary[key]
+        if record["kind"] == "maintenance" and summary:
+            # playbooks/maintenance.yml: the state it set, the message and what the backend showed before.
+            keys = ("state", "backend", "message", "before", "retry_after", "changed")
+            record["maintenance"] = {key: summary.get(key) for key in keys}
         if preflight.get("checks"):
             record["checklist"] = preflight["checks"]
         if preflight.get("window"):

@@ -28,7 +28,7 @@ CENSORED = "the output has been hidden due to the fact that 'no_log: true' was s
 
 # The summaries the collection's roles publish with set_stats, and the kind of run each means.
 STATS_KINDS = (("conveyor_rollback", "rollback"), ("conveyor_deploy", "deploy"), ("conveyor_verify", "verify"),
-               ("conveyor_environment", "environment"))
+               ("conveyor_environment", "environment"), ("conveyor_maintenance", "maintenance"))
 
 # Extra vars that name the change and its approval (the AWX survey fields, docs/governance.md).
 # deploy_window_now is a test setting (refused in production): a run that judged its window at an injected time
