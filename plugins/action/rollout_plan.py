@@ -64,6 +64,7 @@ ARGUMENT_SPEC = {
         "env_files": {"type": "list", "elements": "str", "default": []},
         "timeout": {"type": "int", "default": 600},
         "censor": {"type": "list", "elements": "str", "default": [], "no_log": True},
+        "maintenance": {"type": "str", "default": ""},
     }},
     "past_migration_reason": {"type": "str", "default": ""},
 }
@@ -288,6 +289,9 @@ class ActionModule(ActionBase):
         except AnsibleConnectionFailure as exc:
             answer = {"failed": True, "msg": "%s did not answer: %s" % (found["host"], str(exc).splitlines()[0][:200])}
         run = _rollout.migrated(run, found["host"], answer)
+        if migrate["maintenance"]:
+            # The load balancer showed this page while it ran (roles/rolling/tasks/prepare.yml).
+            run["migration"]["maintenance"] = migrate["maintenance"]
         if self._task.check_mode:
             said = "would run the migration of %s on %s" % (run["release_id"], found["host"])
         elif run["migration"]["outcome"] == "succeeded":

@@ -226,6 +226,10 @@ options:
         type: list
         elements: str
         default: []
+      maintenance:
+        description: The maintenance page the load balancer showed while it ran (recorded with the migration).
+        type: str
+        default: ""
   hooks:
     description:
       - The extension points, each a list of shell commands (C(rolling_hooks)); unknown points are refused, naming them.

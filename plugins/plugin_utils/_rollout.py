@@ -811,7 +811,8 @@ def summary(run, rows, failed, now, lb_served=None, smoke=None):
     migration = run.get("migration") or {}
     if migration.get("host"):
         found["migration"] = {key: migration.get(key) for key in ("host", "outcome", "rc", "duration_s", "irreversible",
-                                                                  "error") if migration.get(key) not in (None, "")}
+                                                                  "error", "maintenance")
+                              if migration.get(key) not in (None, "")}
     if run.get("past_migration"):
         found["past_migration"] = run["past_migration"]
     if smoke is not None:

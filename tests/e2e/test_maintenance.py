@@ -75,3 +75,21 @@ def test_maintenance_on_answers_503_with_the_message_until_it_is_off_even_across
     assert last_record()["maintenance"]["before"] == MESSAGE
     reload_haproxy()
     assert through_lb("/health")[0] == 200
+
+
+def test_a_deploy_shows_the_page_only_while_its_migration_runs_and_serves_again_after():
+    from .conftest import Traffic, live_versions
+    current = set(live_versions().values())
+    target = "1.0.0" if current != {"1.0.0"} else "2.0.0"
+    page = "Upgrading the database, back in a minute"
+    with Traffic() as traffic:
+        result = playbook("deploy.yml", "-e", "app_version=" + target, "-e",
+                          json.dumps({"app_migrate_command": "sleep 4", "app_migrate_maintenance": page}))
+    assert result.rc == 0, result.output[-3000:]
+    assert set(live_versions().values()) == {target}
+    assert through_lb("/health")[0] == 200
+    # Only the page's 503s failed, for about the migration's 4 s (100 requests a second), nothing else.
+    assert set(traffic.summary["reasons"]) == {"HTTP 503"}, traffic.summary
+    assert 150 <= traffic.summary["failed"] <= 1000, traffic.summary
+    record = last_record()
+    assert record["migration"]["outcome"] == "succeeded" and record["migration"]["maintenance"] == page
