@@ -162,7 +162,7 @@ class RuntimeAPI(object):
         sock.settimeout(self.timeout)
         try:
             sock.connect(self.path)
-            sock.sendall((line + "\n").encode("ascii"))
+            sock.sendall((line + "\n").encode("utf-8"))
             chunks = []
             while True:
                 data = sock.recv(65536)

@@ -81,7 +81,7 @@ def _ok(answer, what):
 def write_map_file(path, key, value):
     """Keep ``key -> value`` (None: no entry) in the map file, atomically; whether the file changed."""
     try:
-        with open(path, "r") as handle:
+        with open(path, "r", encoding="utf-8") as handle:
             text = handle.read()
     except FileNotFoundError:
         text = ""
@@ -94,7 +94,7 @@ def write_map_file(path, key, value):
     directory = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".conveyor-map-")
     try:
-        with os.fdopen(fd, "w") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(new)
         os.chmod(tmp, 0o644)
         os.rename(tmp, path)

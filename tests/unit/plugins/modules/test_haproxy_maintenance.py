@@ -65,11 +65,11 @@ def args(lb, **extra):
 
 def test_on_sets_both_maps_live_and_on_disk_and_a_rerun_changes_nothing(run_module, lb):
     fake, files = lb
-    message = "Back at 14:00 UTC; sorry \\o/"
+    message = "Zurück um 14:00 UTC; sorry \\o/"
     result = run_module(haproxy_maintenance, args(lb, state="on", text=message, retry_after=900))
     assert result["changed"] and result["before"] == "" and result["message"] == message
     assert fake.maps[files["msg.map"]] == {"web": message} and fake.maps[files["retry.map"]] == {"web": "900"}
-    assert open(files["msg.map"]).read() == "web %s\n" % message
+    assert open(files["msg.map"], encoding="utf-8").read() == "web %s\n" % message
     assert not run_module(haproxy_maintenance, args(lb, state="on", text=message, retry_after=900))["changed"]
     result = run_module(haproxy_maintenance, args(lb, state="off"))
     assert result["changed"] and result["before"] == message and fake.maps[files["msg.map"]] == {}
