@@ -313,8 +313,6 @@ class ActionModule(ActionBase):
         """
         lb = run["lb"]
         args = {"backend": lb["backend"], "run_id": run["run_id"]}
-        if lb.get("heartbeat_dir"):
-            args["dir"] = lb["heartbeat_dir"]
         try:
             answer = self._execute_module(module_name="conveyor.deploy.run_heartbeat", module_args=args,
                                           task_vars=task_vars)

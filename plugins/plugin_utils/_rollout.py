@@ -187,10 +187,7 @@ def lb_servers(hostvars, hosts):
 
 def heartbeat_args(run):
     """The heartbeat option of the run's load-balancer calls: each one renews the run's locks."""
-    beat = {"run_id": run["run_id"]}
-    if (run.get("lb") or {}).get("heartbeat_dir"):
-        beat["dir"] = run["lb"]["heartbeat_dir"]
-    return beat
+    return {"run_id": run["run_id"]}
 
 
 def run_from(task_vars, planned=False):
