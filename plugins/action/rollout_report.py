@@ -93,6 +93,10 @@ class ActionModule(ActionBase):
             if problems:
                 failed, message = True, " ".join([message] + ["%s." % problem for problem in problems]).strip()
                 found["failed"] = True
+        contacts = _runinfo.contacts_of(task_vars.get("env_contacts"))
+        if failed and contacts:
+            # The operator reading a failure learns whom to call (env_contacts).
+            message = "%s %s" % (message, _runinfo.contacts_line(contacts))
         for line in _rollout.summary_lines(found):
             _runinfo.say(display, line)
         # The task itself succeeds, or Ansible would drop the stats; the play's next task fails the run.

@@ -19,6 +19,12 @@ description:
     They come from the options below or, when those are unset, from the inventory variables C(conveyor_notify_url),
     C(conveyor_notify_slack_url) and C(conveyor_notify_token), which may be vaulted.
   - Runs that use none of the collection's roles or modules send nothing.
+  - Every event has a severity - C(info) (started, batch done, a run that succeeded), C(warning) (a manual rollback
+    that succeeded) or C(critical) (a host failed, an automatic rollback, a failed run). Who gets what is
+    configuration - the inventory variable C(conveyor_notify_routes) gives each endpoint (C(generic), C(slack)) the
+    C(events) and C(severities) it takes, for example failures to the on-call hook and everything to a channel.
+  - The support contacts the inventory names in C(env_contacts) (C(on_call), C(escalation), C(owner), any other role)
+    are named in every critical notification, in its text and as C(contacts) in the generic payload.
   - Enable it with C(callbacks_enabled = conveyor.deploy.notify) in ansible.cfg or E(ANSIBLE_CALLBACKS_ENABLED).
 author:
   - conveyor.deploy developers (@conveyor-deploy)
@@ -98,6 +104,15 @@ EXAMPLES = r"""
 #   conveyor_notify_token: "{{ vault_notify_token }}"
 # or in the environment of the controller (an AWX credential can inject these):
 #   CONVEYOR_NOTIFY_URL=https://hooks.example.com/deploys CONVEYOR_NOTIFY_TOKEN=... ansible-playbook deploy.yml ...
+#
+# Routes and contacts (group_vars/all/notify.yml of an environment):
+#   conveyor_notify_routes:
+#     generic: {severities: [critical]}            # the on-call hook: failures and automatic rollbacks only
+#     slack: {events: [started, ended]}            # the team channel: every start and end
+#   env_contacts:
+#     on_call: "Platform on-call +41 44 555 01 23"
+#     escalation: "Jane Roe (head of platform)"
+#     owner: "#team-shop"
 """
 
 import collections
@@ -114,6 +129,46 @@ from ansible.plugins.callback import CallbackBase
 from ansible_collections.conveyor.deploy.plugins.plugin_utils import _changelog, _rollout, _runinfo
 
 SECRET_VARS = {"url": "conveyor_notify_url", "slack_url": "conveyor_notify_slack_url", "token": "conveyor_notify_token"}
+EVENTS = ("started", "batch_done", "host_failed", "auto_rollback", "ended")
+SEVERITIES = ("info", "warning", "critical")
+SINKS = ("generic", "slack")
+
+
+def severity_of(event, outcome=None, kind=None):
+    """How urgent an event is: a failure or an automatic rollback is critical; a manual rollback that worked, a
+    warning; the rest, information."""
+    if event in ("host_failed", "auto_rollback") or (event == "ended" and outcome == "failed"):
+        return "critical"
+    if event == "ended" and kind == "rollback":
+        return "warning"
+    return "info"
+
+
+def routes_of(value):
+    """({sink: {events, severities}}, problems) of conveyor_notify_routes; a sink without a route takes everything."""
+    if value in (None, "", {}):
+        return {}, []
+    if not isinstance(value, dict):
+        return {}, ["conveyor_notify_routes must be a mapping of endpoint (generic, slack) to {events, severities}"]
+    routes, problems = {}, []
+    for sink, route in value.items():
+        if sink not in SINKS:
+            problems.append("conveyor_notify_routes names %r; the endpoints are %s" % (sink, ", ".join(SINKS)))
+            continue
+        route = route if isinstance(route, dict) else {}
+        chosen = {}
+        for key, allowed in (("events", EVENTS), ("severities", SEVERITIES)):
+            wanted = route.get(key)
+            if wanted is None:
+                continue
+            wanted = [wanted] if isinstance(wanted, str) else list(wanted) if isinstance(wanted, list) else []
+            unknown = [item for item in wanted if item not in allowed]
+            if unknown:
+                problems.append("conveyor_notify_routes.%s.%s has %s; use %s" % (
+                    sink, key, ", ".join(map(str, unknown)), ", ".join(allowed)))
+            chosen[key] = set(item for item in wanted if item in allowed)
+        routes[sink] = chosen
+    return routes, problems
 
 
 class WebhookSink(object):
@@ -128,6 +183,12 @@ class WebhookSink(object):
         self.backoff = backoff
         self._open = opener or self._open_url
         self._request = None
+        # What this endpoint subscribes to (conveyor_notify_routes): None is everything.
+        self.events = None
+        self.severities = None
+
+    def wants(self, event, severity):
+        return (self.events is None or event in self.events) and (self.severities is None or severity in self.severities)
 
     def _open_url(self, url, **kwargs):
         # One Request, and one TLS context loaded once per sink: building a default context loads the
@@ -188,6 +249,8 @@ class Dispatcher(object):
 
     def submit(self, event, payload, text):
         with self._lock:
+            if not any(sink.wants(event, payload.get("severity")) for sink in self.sinks):
+                return
             self._pending.append((event, payload, text))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._work, name="conveyor-notify", daemon=True)
@@ -201,6 +264,8 @@ class Dispatcher(object):
                     return
                 event, payload, text = self._pending.popleft()
             for sink in self.sinks:
+                if not sink.wants(event, payload.get("severity")):
+                    continue
                 body = slack_payload(text) if sink.name == "slack" else payload
                 ok, detail = sink.post(body)
                 if ok:
@@ -245,7 +310,8 @@ class CallbackModule(CallbackBase):
         self.run = {"run_id": _runinfo.shared_run_id(), "playbook": playbook, "kind": _runinfo.kind_of(playbook, {}),
                     "context": {}, "extra": {}, "configured": False, "announced": False, "failed_hosts": set(), "auto_rollback": False}
 
-    def _start_dispatcher(self, secrets):
+    def _start_dispatcher(self, secrets, routes=None):
+        routes = routes or {}
         sinks = []
         for name, key in (("generic", "url"), ("slack", "slack_url")):
             url = self.get_option(key) or secrets.get(key)
@@ -253,6 +319,8 @@ class CallbackModule(CallbackBase):
                 sinks.append(WebhookSink(name, url, token=(self.get_option("token") or secrets.get("token"))
                                          if name == "generic" else None,
                                          timeout=float(self.get_option("timeout")), retries=int(self.get_option("retries"))))
+                route = routes.get(name) or {}
+                sinks[-1].events, sinks[-1].severities = route.get("events"), route.get("severities")
         if sinks:
             self.dispatcher = Dispatcher(sinks, self._display.warning)
 
@@ -260,7 +328,12 @@ class CallbackModule(CallbackBase):
         if self.dispatcher is None or event not in self.events:
             return
         context = self.run["context"]
-        payload = {"event": event, "run_id": self.run["run_id"], "kind": self.run["kind"],
+        severity = severity_of(event, details.get("outcome"), self.run["kind"])
+        if severity == "critical" and context.get("contacts"):
+            # Whoever reads a failure learns whom to call.
+            text = "%s %s" % (text, _runinfo.contacts_line(context["contacts"]))
+            details = dict(details, contacts=context["contacts"])
+        payload = {"event": event, "severity": severity, "run_id": self.run["run_id"], "kind": self.run["kind"],
                    "application": context.get("application"), "environment": context.get("environment"),
                    "version": context.get("version"), "actor": _runinfo.actor(self.run["extra"]),
                    "at": _runinfo.stamp(_runinfo.utcnow()), "text": text}
@@ -290,7 +363,10 @@ class CallbackModule(CallbackBase):
         secrets, error = read_secrets(manager, variables)
         if error:
             self._display.warning("conveyor.deploy.notify: could not read the conveyor_notify_* variables (%s)" % error)
-        self._start_dispatcher(secrets)
+        routes, problems = routes_of(variables.get("conveyor_notify_routes"))
+        for problem in problems:
+            self._display.warning("conveyor.deploy.notify: %s" % problem)
+        self._start_dispatcher(secrets, routes)
 
     def v2_runner_on_start(self, host, task):
         if self.run["announced"] or not _runinfo.is_collection_task(task):

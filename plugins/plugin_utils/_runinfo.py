@@ -133,6 +133,31 @@ def play_variables(play):
     return manager, extra, variables
 
 
+# The support contacts an environment names (env_contacts), in the order a failure message lists them.
+CONTACT_ROLES = (("on_call", "on call"), ("escalation", "escalation"), ("owner", "owner"))
+
+
+def contacts_of(value):
+    """``{role: who}`` of an env_contacts mapping: plain non-empty texts only (templates are not rendered here)."""
+    if not isinstance(value, dict):
+        return {}
+    found = {}
+    for role, who in value.items():
+        text = _plain(who)
+        if isinstance(role, str) and text and text.strip():
+            found[role] = text.strip()
+    return found
+
+
+def contacts_line(contacts):
+    """'Contacts: on call ..., escalation ..., owner ...' (other roles after, by name); '' without any."""
+    known = [(label, contacts[role]) for role, label in CONTACT_ROLES if contacts.get(role)]
+    others = [(role.replace("_", " "), contacts[role]) for role in sorted(contacts)
+              if role not in dict(CONTACT_ROLES)]
+    said = ["%s %s" % pair for pair in known + others]
+    return "Contacts: %s." % ", ".join(said) if said else ""
+
+
 def play_context(variables):
     """{application, environment, version} from a play's variables.
 
@@ -146,6 +171,9 @@ def play_context(variables):
             if value:
                 found[key] = value
                 break
+    contacts = contacts_of(variables.get("env_contacts"))
+    if contacts:
+        found["contacts"] = contacts
     return found
 
 

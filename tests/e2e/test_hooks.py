@@ -86,11 +86,14 @@ def test_hooks_run_at_their_points_as_the_app_user_with_the_run_in_their_environ
 def test_a_failing_hook_after_the_switch_sends_its_host_back_before_it_rejoins(tmp_path):
     failing = ['[ "$CONVEYOR_HOST" != app02 ] || { echo "cache warm-up failed" >&2; exit 4; }']
     with Traffic() as traffic:
-        result = playbook("deploy.yml", "-e", "app_version=1.0.0", *hooks(tmp_path, before_gate=failing))
+        result = playbook("deploy.yml", "-e", "app_version=1.0.0", *hooks(tmp_path, before_gate=failing),
+                          "-e", json.dumps({"env_contacts": {"on_call": "lab on-call +41 44 555 01 23"}}))
     assert result.rc != 0
     assert traffic.summary["failed"] == 0, traffic.summary
     assert "before_gate hook '[ \"$CONVEYOR_HOST\" != app02 ]" in result.output
     assert "exited 4 after" in result.output and "cache warm-up failed" in result.output
+    # The verdict names whom to call (env_contacts).
+    assert "Contacts: on call lab on-call +41 44 555 01 23." in result.output
     # The failed batch rolls the fleet back (the default failure policy): every host ends on 1.1.0, serving.
     assert set(live_versions().values()) == {"1.1.0"}
     assert all(admin == "0" for dummy, admin in lb_servers().values()), lb_servers()

@@ -154,12 +154,12 @@ def test_a_silent_endpoint_costs_the_run_only_the_drain_timeout(load_callback, s
     assert display.warnings == ["conveyor.deploy.notify: notifications still queued after 0.3s were dropped"]
 
 
-def drive_failed_deploy(plugin):
+def drive_failed_deploy(plugin, **more_vars):
     plugin.v2_playbook_on_start(Playbook("playbooks/deploy.yml"))
     plugin.v2_playbook_on_play_start(Play(extra_vars={"app_version": "6.6.8"},
-                                          host_vars={"env_name": "lab", "app_name": "sample",
-                                                     "conveyor_notify_token": trust_as_template("{{ vault_token }}"),
-                                                     "vault_token": TOKEN}))
+                                          host_vars=dict({"env_name": "lab", "app_name": "sample",
+                                                          "conveyor_notify_token": trust_as_template("{{ vault_token }}"),
+                                                          "vault_token": TOKEN}, **more_vars)))
     plugin.v2_runner_on_start(None, Task("Lock", "conveyor.deploy.deploy_lock"))
     plugin.v2_runner_on_start(None, Task("Lock", "conveyor.deploy.deploy_lock"))
     report = Task("Cutover | Report the batch", "ansible.builtin.debug", tags=["conveyor_notify_batch_done"])
@@ -199,6 +199,44 @@ def test_every_event_of_a_failed_deploy_reaches_both_webhooks(load_callback, rec
     assert len(slack) == len(generic)
     assert TOKEN not in json.dumps([r["body"] for r in receiver.requests])
     assert not display.warnings
+
+
+CONTACTS = {"on_call": "Platform on-call +41 44 555 01 23", "owner": "#team-shop", "escalation": "Jane Roe"}
+
+
+def test_routes_send_each_endpoint_its_events_and_severities_and_failures_name_the_contacts(load_callback, receiver):
+    plugin, display = load_callback("conveyor.deploy.notify", url=receiver.url + "/generic",
+                                    slack_url=receiver.url + "/slack")
+    drive_failed_deploy(plugin, env_contacts=CONTACTS, conveyor_notify_routes={
+        "generic": {"severities": ["critical"]}, "slack": {"events": ["started", "ended"]}})
+    generic = [r["body"] for r in receiver.requests if r["path"] == "/generic"]
+    slack = [r["body"]["text"] for r in receiver.requests if r["path"] == "/slack"]
+    assert [body["event"] for body in generic] == ["host_failed", "auto_rollback", "host_failed", "auto_rollback",
+                                                   "host_failed", "ended"]
+    assert {body["severity"] for body in generic} == {"critical"}
+    line = "Contacts: on call Platform on-call +41 44 555 01 23, escalation Jane Roe, owner #team-shop."
+    assert all(body["text"].endswith(line) and body["contacts"] == CONTACTS for body in generic)
+    assert len(slack) == 2 and slack[0].endswith("(deploy)") and line not in slack[0] and slack[1].endswith(line)
+    assert not display.warnings
+
+
+@pytest.mark.parametrize("routes, warning", [
+    ({"pager": {}}, "conveyor_notify_routes names 'pager'; the endpoints are generic, slack"),
+    ({"generic": {"severities": ["urgent"]}}, "conveyor_notify_routes.generic.severities has urgent; use info, "
+                                              "warning, critical"),
+    (["generic"], "conveyor_notify_routes must be a mapping"),
+])
+def test_a_wrong_route_is_named_in_a_warning(load_callback, receiver, routes, warning):
+    plugin, display = load_callback("conveyor.deploy.notify", url=receiver.url)
+    drive_failed_deploy(plugin, conveyor_notify_routes=routes)
+    assert any(warning in text for text in display.warnings), display.warnings
+
+
+def test_severities():
+    assert notify.severity_of("started") == "info" and notify.severity_of("host_failed") == "critical"
+    assert notify.severity_of("ended", "failed", "deploy") == "critical"
+    assert notify.severity_of("ended", "succeeded", "rollback") == "warning"
+    assert notify.severity_of("ended", "succeeded", "deploy") == "info"
 
 
 def test_one_dispatcher_for_the_whole_run_even_without_variables(load_callback, receiver):
