@@ -65,6 +65,7 @@ ARGUMENT_SPEC = {
         "timeout": {"type": "int", "default": 600},
         "censor": {"type": "list", "elements": "str", "default": [], "no_log": True},
         "maintenance": {"type": "str", "default": ""},
+        "maintenance_error": {"type": "str", "default": ""},
     }},
     "past_migration_reason": {"type": "str", "default": ""},
 }
@@ -91,6 +92,10 @@ def input_problems(args, hosts=()):
         found.append("rolling_keep_releases is %d: keep at least 1 release" % args["keep_releases"])
     if args["lb"].get("enabled") and not inputs.get("lb_host_known", True):
         found.append("%s_lb_host '%s' is not in the inventory: add it to the lb group" % (prefix, args["lb"].get("host")))
+    if kind == "deploy":
+        found += _inputs.maintenance_problems(inputs.get("migrate_maintenance") or "",
+                                              (args.get("migrate") or {}).get("command") or "",
+                                              bool(args["lb"].get("enabled")))
     if args["lb"].get("enabled"):
         found += _inputs.lb_name_problems(args["lb"].get("backend"), inputs.get("lb_servers") or {}, prefix)
     found += _inputs.batch_problems(args["batches"], args["min_healthy_percent"], prefix + "_batches")
@@ -277,6 +282,11 @@ class ActionModule(ActionBase):
         if not found.get("host") or found.get("outcome"):
             return run
         migrate = args["migrate"]
+        if migrate["maintenance_error"]:
+            # The page the operator asked for could not go up: the migration does not run without it.
+            run = _rollout.aborted_for_maintenance(run, migrate["maintenance_error"])
+            _runinfo.say(display, run["aborted"])
+            return run
         if not migrate["command"].strip():
             raise _rollout.PlanError("the run planned a migration, but the migrate step got no command")
         options = {"release_id": run["release_id"], "command": migrate["command"], "user": migrate["user"],

@@ -14,7 +14,8 @@ description:
     object C(rolling_run) that the prepare entry point of M(conveyor.deploy.rollout_plan) left on the hosts.
   - C(hosts) and C(sizes) are the hosts that move, in batch order, and the size of each batch; C(recover_hosts) and
     C(recover_sizes) are those a fleet recovery moves back after a failed deploy (none otherwise); C(run_hosts) are
-    all the hosts of the run.
+    all the hosts of the run; C(end_hook_hosts) are the run's hosts when its report (C(rolling_report)) names
+    end-of-run task hooks, else none.
   - Without a run object (the run stopped before it was planned) every term gives an empty list.
 author:
   - conveyor.deploy developers (@conveyor-deploy)
@@ -24,7 +25,7 @@ options:
     type: list
     elements: str
     required: true
-    choices: [hosts, sizes, recover_hosts, recover_sizes, run_hosts]
+    choices: [hosts, sizes, recover_hosts, recover_sizes, run_hosts, end_hook_hosts]
 """
 
 EXAMPLES = r"""
@@ -50,7 +51,7 @@ from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.conveyor.deploy.plugins.plugin_utils import _rollout
 
-TERMS = ("hosts", "sizes", "recover_hosts", "recover_sizes", "run_hosts")
+TERMS = ("hosts", "sizes", "recover_hosts", "recover_sizes", "run_hosts", "end_hook_hosts")
 
 
 def find_run(hostvars, hosts):
@@ -71,6 +72,11 @@ def answer(term, run, hostvars):
         return []
     if term == "run_hosts":
         return list(run["hosts"])
+    if term == "end_hook_hosts":
+        reports = [(hostvars.get(host) or {}).get("rolling_report") for host in run["hosts"]]
+        named = any(isinstance(report, dict) and report.get("task_hooks") and
+                    (report.get("summary") or {}).get("run_id") == run["run_id"] for report in reports)
+        return list(run["hosts"]) if named else []
     if term in ("hosts", "sizes"):
         batches = run["batches"]
     else:

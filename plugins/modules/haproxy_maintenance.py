@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: haproxy_maintenance
 short_description: Put an HAProxy backend in maintenance mode (a 503 page with a message) or take it out
-version_added: "0.3.0"
+version_added: "0.1.0"
 description:
   - Sets or removes the backend's entry in two HAProxy map files that the backend's maintenance rule reads - the
     message (the 503 page's body) and the seconds of the C(Retry-After) header. The runtime API changes HAProxy's

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: host_steps
 short_description: A host's steps around a rollout (inspect, probe, lock, stage, hooks; mark, prune, unlock) in one execution
-version_added: "0.3.0"
+version_added: "0.1.0"
 description:
   - Runs, in this order and in one module execution, the steps it is given; the first step that fails ends the
     execution, and RV(failed_step) names it. Each step is what the module of the same job does

@@ -185,7 +185,7 @@ options:
   inputs:
     description:
       - Values to validate, for messages that name the variable - C(artifact_url), C(artifact_sha256),
-        C(is_production), C(allow_unverified), C(lb_host_known).
+        C(is_production), C(allow_unverified), C(lb_host_known), C(migrate_maintenance).
     type: dict
     default: {}
   prepared:
@@ -228,6 +228,10 @@ options:
         default: []
       maintenance:
         description: The maintenance page the load balancer showed while it ran (recorded with the migration).
+        type: str
+        default: ""
+      maintenance_error:
+        description: Why the load balancer could not show that page; the run then aborts before migrating.
         type: str
         default: ""
   hooks:

@@ -13,6 +13,7 @@ import re
 
 from ansible.module_utils.six.moves.urllib.parse import urlsplit, urlunsplit
 
+from ansible_collections.conveyor.deploy.plugins.module_utils._maintenance import message_problem
 from ansible_collections.conveyor.deploy.plugins.module_utils._proof import KINDS, regex_problem
 from ansible_collections.conveyor.deploy.plugins.module_utils._release import app_root_problem
 
@@ -265,3 +266,17 @@ def text_problems(values):
     """Free-text inputs that end up in history lines and headers: no control characters (no injected lines)."""
     return ["%s contains a control character (a newline?): %s" % (name, shown(value))
             for name, value in sorted(values.items()) if value and CONTROL.search(str(value))]
+
+
+def maintenance_problems(page, migrate_command, lb_enabled):
+    """rolling_migrate_maintenance: a page for a migration, shown by the load balancer, one line of text."""
+    if not page:
+        return []
+    if not lb_enabled:
+        return ["rolling_migrate_maintenance is set, but this run has no load balancer to show the page: set "
+                "rolling_lb_enabled (an lb group), or empty rolling_migrate_maintenance"]
+    if not (migrate_command or "").strip():
+        return ["rolling_migrate_maintenance is set, but there is no migration to show it for "
+                "(rolling_migrate_command is empty)"]
+    problem = message_problem(page)
+    return [problem.replace("maintenance_message", "rolling_migrate_maintenance")] if problem else []

@@ -438,6 +438,16 @@ def migrated(run, host, answer):
     return run
 
 
+def aborted_for_maintenance(run, why):
+    """The run when the load balancer could not show the maintenance page its migration needs: nothing migrated,
+    nothing live changed; the staged release is left for pruning (it never went live)."""
+    run = dict(run)
+    run["migration"] = dict(run.get("migration") or {}, outcome="not run", error="maintenance page: %s" % why)
+    run.update(work=[], batches=[], aborted="Aborted before any cutover, nothing live changed: the load balancer "
+               "could not show the maintenance page for the migration (%s); the migration did not run." % why)
+    return run
+
+
 def no_way_back(run):
     """Why this deploy must not roll the fleet back automatically ("" when it may): its migration cannot be undone."""
     found = run.get("migration") or {}

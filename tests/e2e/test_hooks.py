@@ -117,20 +117,26 @@ def test_a_rollback_runs_its_end_of_run_hooks_and_none_of_the_host_hooks(tmp_pat
 
 
 TASK_LOG = "/tmp/conveyor-task-hooks.log"
-TASK_FILE = """
-- name: Note the task hook on the host
+LINE_TASK = """
+- name: Note the task hook on %s
   ansible.builtin.shell: >-
     echo "{{ rolling_hook_point }} {{ rolling_run.kind }} {{ rolling_run.version }}
-    {{ rolling_report.run_failed | default('-') }}" >> %s
+    {{ rolling_report.run_failed | default('-') }}" >> """ + TASK_LOG + """
   changed_when: true
-""" % TASK_LOG
+"""
+# after_batch: once per batch, on each of its hosts through delegate_to; the end of the run: on every host.
+BATCH_FILE = LINE_TASK % "each host of the batch" + """  delegate_to: "{{ item }}"
+  loop: "{{ rolling_batch_hosts }}"
+"""
+END_FILE = LINE_TASK % "the host"
 
 
 def test_task_file_hooks_run_on_the_hosts_with_the_run_in_scope_and_a_missing_one_is_refused(tmp_path):
     for host in app_hosts():
         on_host(host, "rm -f %s" % TASK_LOG)
-    (tmp_path / "hook.yml").write_text(TASK_FILE)
-    files = {"after_batch": str(tmp_path / "hook.yml"), "at_end": str(tmp_path / "hook.yml")}
+    (tmp_path / "batch.yml").write_text(BATCH_FILE)
+    (tmp_path / "end.yml").write_text(END_FILE)
+    files = {"after_batch": str(tmp_path / "batch.yml"), "at_end": str(tmp_path / "end.yml")}
     missing = playbook("deploy.yml", "-e", "app_version=1.1.0",
                        "-e", json.dumps({"app_hook_tasks": dict(files, on_failure="hooks/not-there.yml")}))
     assert missing.rc != 0

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from .conftest import ROOT, playbook
+from .conftest import ROOT, playbook, run
 
 CHANGELOG = os.path.join(ROOT, "build", "conveyor", "changelog.jsonl")
 MESSAGE = "Upgrading the database; back at 14:00 UTC \\o/"
@@ -93,3 +93,10 @@ def test_a_deploy_shows_the_page_only_while_its_migration_runs_and_serves_again_
     assert 150 <= traffic.summary["failed"] <= 1000, traffic.summary
     record = last_record()
     assert record["migration"]["outcome"] == "succeeded" and record["migration"]["maintenance"] == page
+
+
+def test_an_inventory_without_a_load_balancer_is_refused_not_silently_skipped(tmp_path):
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("all:\n  children:\n    app:\n      hosts:\n        app01:\n")
+    result = run(["ansible-playbook", "-i", str(inventory), "playbooks/maintenance.yml", "-e", "maintenance=off"])
+    assert result.rc != 0 and "The inventory has no load balancer" in result.output, result.output[-2000:]

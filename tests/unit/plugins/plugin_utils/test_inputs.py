@@ -172,3 +172,24 @@ def test_a_host_s_server_name_comes_from_its_variables():
                 "c": {"app_lb_server": "{{ inventory_hostname }}-web"}, "d": {}}
     assert [_rollout.lb_server_of(hostvars, host) for host in "abcd"] == ["web-a", "web-b", None, "d"]
     assert _rollout.lb_server_of(hostvars, "c", unknown="c") == "c"
+
+
+@pytest.mark.parametrize("page, command, lb, text", [
+    ("", "", False, None),
+    ("Upgrading the database", "bin/migrate", True, None),
+    ("Upgrading the database", "bin/migrate", False, "no load balancer to show the page"),
+    ("Upgrading the database", " ", True, "there is no migration to show it for"),
+    ("two\nlines", "bin/migrate", True, "rolling_migrate_maintenance must be one line of text"),
+])
+def test_a_maintenance_page_for_the_migration_needs_a_load_balancer_a_migration_and_one_line(page, command, lb, text):
+    found = _inputs.maintenance_problems(page, command, lb)
+    assert (found == []) if text is None else (len(found) == 1 and text in found[0]), found
+
+
+def test_a_page_that_could_not_go_up_aborts_the_run_before_its_migration():
+    run = {"run_id": "R", "work": ["app01"], "batches": [["app01"]], "migration": {"configured": True, "host": "app01"}}
+    aborted = _rollout.aborted_for_maintenance(run, "HAProxy has no map /etc/haproxy/conveyor-maintenance.map")
+    assert aborted["work"] == [] and aborted["batches"] == [] and aborted["migration"]["outcome"] == "not run"
+    assert aborted["aborted"].startswith("Aborted before any cutover, nothing live changed: the load balancer could "
+                                         "not show the maintenance page for the migration (HAProxy has no map")
+    assert run["work"] == ["app01"]  # the run object it was given is left alone
