@@ -15,7 +15,8 @@ description:
   - C(hosts) and C(sizes) are the hosts that move, in batch order, and the size of each batch; C(recover_hosts) and
     C(recover_sizes) are those a fleet recovery moves back after a failed deploy (none otherwise); C(run_hosts) are
     all the hosts of the run; C(end_hook_hosts) are the run's hosts when its report (C(rolling_report)) names
-    end-of-run task hooks, else none.
+    end-of-run task hooks, else none; C(failed_run_hosts) is the run's first host when its report says the run
+    failed, else none (the play that fails the run then costs nothing).
   - Without a run object (the run stopped before it was planned) every term gives an empty list.
 author:
   - conveyor.deploy developers (@conveyor-deploy)
@@ -25,7 +26,7 @@ options:
     type: list
     elements: str
     required: true
-    choices: [hosts, sizes, recover_hosts, recover_sizes, run_hosts, end_hook_hosts]
+    choices: [hosts, sizes, recover_hosts, recover_sizes, run_hosts, end_hook_hosts, failed_run_hosts]
 """
 
 EXAMPLES = r"""
@@ -51,7 +52,16 @@ from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.conveyor.deploy.plugins.plugin_utils import _rollout
 
-TERMS = ("hosts", "sizes", "recover_hosts", "recover_sizes", "run_hosts", "end_hook_hosts")
+TERMS = ("hosts", "sizes", "recover_hosts", "recover_sizes", "run_hosts", "end_hook_hosts", "failed_run_hosts")
+
+
+def report_of(run, hostvars):
+    """This run's report (rolling_report) as the finish play registered it on its hosts, or None."""
+    for host in run["hosts"]:
+        report = (hostvars.get(host) or {}).get("rolling_report")
+        if isinstance(report, dict) and (report.get("summary") or {}).get("run_id") == run["run_id"]:
+            return report
+    return None
 
 
 def find_run(hostvars, hosts):
@@ -72,11 +82,11 @@ def answer(term, run, hostvars):
         return []
     if term == "run_hosts":
         return list(run["hosts"])
-    if term == "end_hook_hosts":
-        reports = [(hostvars.get(host) or {}).get("rolling_report") for host in run["hosts"]]
-        named = any(isinstance(report, dict) and report.get("task_hooks") and
-                    (report.get("summary") or {}).get("run_id") == run["run_id"] for report in reports)
-        return list(run["hosts"]) if named else []
+    if term in ("end_hook_hosts", "failed_run_hosts"):
+        report = report_of(run, hostvars) or {}
+        if term == "end_hook_hosts":
+            return list(run["hosts"]) if report.get("task_hooks") else []
+        return list(run["hosts"][:1]) if report.get("run_failed") else []
     if term in ("hosts", "sizes"):
         batches = run["batches"]
     else:

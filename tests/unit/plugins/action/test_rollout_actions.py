@@ -145,6 +145,21 @@ def test_lookup_gives_the_rollout_plays_their_hosts_and_serial():
     assert lookup.answer("recover_sizes", run, hostvars) == [2]
 
 
+def test_the_end_of_run_plays_get_hosts_only_when_the_report_of_this_run_asks_for_them():
+    run = committed()
+    ok = {"summary": {"run_id": run["run_id"]}, "run_failed": False, "task_hooks": []}
+    hostvars = {"a": {"rolling_run": run, "rolling_report": ok}, "b": {"rolling_report": ok}, "c": {}}
+    assert lookup.answer("end_hook_hosts", run, hostvars) == []
+    assert lookup.answer("failed_run_hosts", run, hostvars) == []
+    failed = dict(ok, run_failed=True, task_hooks=[{"point": "on_failure", "file": "/h/f.yml"}])
+    hostvars["a"]["rolling_report"] = failed
+    assert lookup.answer("end_hook_hosts", run, hostvars) == ["a", "b", "c"]
+    assert lookup.answer("failed_run_hosts", run, hostvars) == ["a"]
+    # A report an earlier run of the same playbook left behind is not this run's.
+    hostvars["a"]["rolling_report"] = dict(failed, summary={"run_id": "EARLIER"})
+    assert lookup.answer("failed_run_hosts", run, hostvars) == []
+
+
 def test_window_recheck_applies_to_deploys_only_and_honours_the_override():
     run = committed()
     closed = {"freezes": [{"name": "all december", "start": "2026-12-01", "end": "2026-12-31"}], "timezone": "UTC"}
