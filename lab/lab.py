@@ -11,6 +11,7 @@ SSH on 127.0.0.1:2200+N.
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -34,7 +35,8 @@ SYSTEMD_FLAGS = [
     "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
     "--stop-signal", "SIGRTMIN+3",
 ]
-LB_BACKEND = "sample"
+# The blocks the collection's loadbalancer role keeps in haproxy.cfg.
+COLLECTION_BLOCK = re.compile(r"^# BEGIN conveyor\.deploy backend .*?^# END conveyor\.deploy backend [^\n]*\n", re.S | re.M)
 
 
 def log(msg):
@@ -95,10 +97,16 @@ def mounted(container, path):
     return path in docker("inspect", "-f", "{{range .Mounts}}{{.Destination}} {{end}}", container, check=False).split()
 
 
-def start_host(name, ssh_port, extra=(), mount=None):
-    """Start a lab host; ``mount`` (a path) must be one of its volumes, or it is started again with it."""
+def published(container, ports):
+    found = docker("inspect", "-f", "{{json .HostConfig.PortBindings}}", container, check=False)
+    return all('"%s"' % port in found for port in ports)
+
+
+def start_host(name, ssh_port, extra=(), mount=None, ports=()):
+    """Start a lab host; ``mount`` (a path) must be one of its volumes and ``ports`` published, or it is started
+    again with them."""
     container = PREFIX + name
-    if running(container) and (mount is None or mounted(container, mount)):
+    if running(container) and (mount is None or mounted(container, mount)) and published(container, ports):
         return False
     if exists(container):
         docker("rm", "-f", container)
@@ -131,29 +139,35 @@ def provision(name, pubkey):
     docker("exec", "-e", "LAB_PUBKEY=" + pubkey, "-i", PREFIX + name, "/bin/sh", "-s", stdin=PROVISION)
 
 
-def haproxy_config(apps):
-    """Render the template Molecule's prepare uses too, so both labs balance the same way."""
-    import jinja2  # from the virtualenv: make runs this script with .venv/bin/python
-    with open(os.path.join(HERE, "templates", "haproxy.cfg.j2"), encoding="utf-8") as handle:
-        template = jinja2.Template(handle.read(), keep_trailing_newline=True, trim_blocks=True)
-    return template.render(lb_backend=LB_BACKEND, lb_servers=apps)
+def haproxy_base():
+    """The lab's part of haproxy.cfg (Molecule's prepare renders the same template); the app's frontend and
+    backend are the collection's: configure_lb runs its loadbalancer role."""
+    with open(os.path.join(HERE, "templates", "haproxy-base.cfg"), encoding="utf-8") as handle:
+        return handle.read()
 
 
-def configure_lb(apps):
-    config = haproxy_config(apps)
+def write_lb_base():
+    """Write the lab's base configuration when it differs, keeping the collection's blocks as they are."""
     container = PREFIX + "lb"
     current = docker("exec", container, "cat", "/etc/haproxy/haproxy.cfg", check=False)
-    if current.strip() == config.strip() and docker("exec", container, "systemctl", "is-active", "haproxy",
-                                                    check=False) == "active":
+    blocks = "".join(COLLECTION_BLOCK.findall(current + "\n"))
+    if COLLECTION_BLOCK.sub("", current + "\n").strip() == haproxy_base().strip():
         return
-    docker("exec", "-i", container, "sh", "-c", "cat > /etc/haproxy/haproxy.cfg", stdin=config)
-    # The maintenance rule's maps (playbooks/maintenance.yml keeps them); empty: no backend in maintenance.
-    docker("exec", container, "sh", "-c", "touch /etc/haproxy/conveyor-maintenance.map "
-           "/etc/haproxy/conveyor-retry-after.map")
-    docker("exec", container, "sh", "-c",
-           "haproxy -c -q -f /etc/haproxy/haproxy.cfg && systemctl unmask haproxy >/dev/null 2>&1;"
-           " systemctl enable haproxy >/dev/null 2>&1; systemctl restart haproxy")
-    log("HAProxy configured with %d backends" % len(apps))
+    docker("exec", "-i", container, "sh", "-c", "cat > /etc/haproxy/haproxy.cfg",
+           stdin=haproxy_base() + ("\n" + blocks if blocks else ""))
+
+
+def configure_lb():
+    """The app's backend, as an operator configures theirs: the collection's playbook against the inventory."""
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "collections"), ANSIBLE_FORCE_COLOR="0")
+    binary = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    proc = subprocess.run([binary, "-i", os.path.dirname(INVENTORY), os.path.join(ROOT, "playbooks", "loadbalancer.yml")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit("lab: playbooks/loadbalancer.yml failed:\n%s" % (proc.stdout + proc.stderr)[-3000:])
+    changed = "changed=0" not in [line for line in proc.stdout.splitlines() if line.startswith("lb01")][-1]
+    log("HAProxy's backend %s by playbooks/loadbalancer.yml" % ("configured" if changed else "already configured"))
 
 
 def start_artifacts():
@@ -187,6 +201,12 @@ def write_inventory(apps):
     ]
     for index, name in enumerate(apps, start=1):
         lines.append("            %s: {ansible_host: 127.0.0.1, ansible_port: %d}" % (name, SSH_BASE + index))
+    # A second application on the same machines (docs/several-apps.md): its own inventory names for the first two
+    # hosts, so its variables (group_vars/other) never mix with the sample app's.
+    lines += ["        other:", "          hosts:"]
+    for index, name in enumerate(apps[:2], start=1):
+        lines.append("            other-%s: {ansible_host: 127.0.0.1, ansible_port: %d, app_lb_address: %s}"
+                     % (name, SSH_BASE + index, name))
     lines += [
         "        lb:",
         "          hosts:",
@@ -252,7 +272,9 @@ def up(count):
             log("removed surplus %s" % name)
     start_artifacts()
     new = []
-    if start_host("lb", SSH_BASE, ("-p", "127.0.0.1:8080:80", "-p", "127.0.0.1:8404:8404")):
+    # 8080: the sample app's frontend; 8082: the second app's (docs/several-apps.md); 8404: HAProxy's stats.
+    if start_host("lb", SSH_BASE, ("-p", "127.0.0.1:8080:80", "-p", "127.0.0.1:8082:81", "-p", "127.0.0.1:8404:8404"),
+                  ports=("80/tcp", "81/tcp", "8404/tcp")):
         new.append("lb")
     for index, name in enumerate(apps, start=1):
         # Every app host mounts one volume, standing for the database server a real fleet shares.
@@ -260,11 +282,12 @@ def up(count):
             new.append(name)
     for name in ["lb"] + apps:
         provision(name, pubkey)
-    configure_lb(apps)
+    write_lb_base()
     write_inventory(apps)
     ports = [SSH_BASE] + [SSH_BASE + i for i in range(1, count + 1)]
     wait_ssh(ports)
     pin_host_keys(ports)
+    configure_lb()
     log("up: %d app hosts, lb, artifacts (%d started now) in %.1fs" % (count, len(new), time.time() - started))
     log("inventory: %s" % os.path.relpath(INVENTORY, ROOT))
 

@@ -91,15 +91,21 @@ def write_map_file(path, key, value):
     new = "\n".join(lines) + ("\n" if lines else "")
     if new == text:
         return False
+    write_file(path, new, ".conveyor-map-")
+    return True
+
+
+def write_file(path, text, prefix):
+    """Replace the file at ``path`` with ``text`` (mode 0644) in one rename: HAProxy, reading it at a reload, sees the
+    old file or the new one, never half of one. Also the server-state file (conveyor.deploy.haproxy_state)."""
     directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".conveyor-map-")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(new)
+            handle.write(text)
         os.chmod(tmp, 0o644)
         os.rename(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return True
