@@ -70,7 +70,7 @@ def capacity_row(lb_enabled, answer, first_batch, required, min_healthy_percent,
     """
     if not lb_enabled:
         return {"check": "lb_capacity", "passed": True,
-                "summary": "no load balancer in the inventory (no lb group): nothing is drained"}
+                "summary": "no load balancer for this app (no lb group, or app_lb_enabled is false): nothing is drained"}
     if not answer or answer.get("serving") is None:
         return {"check": "lb_capacity", "passed": False, "summary": "cannot read backend %s: %s" % (
             backend, (answer or {}).get("msg") or "no answer")}

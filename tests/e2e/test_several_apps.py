@@ -102,3 +102,15 @@ def test_the_second_app_rolls_back_verifies_and_drifts_alone():
     finally:
         on_host("app02", "sed -i '/^DEBUG=\"1\"$/d' /etc/other/other.env")
     assert set(app_hosts()) >= set(OTHER)
+
+
+def test_an_app_haproxy_does_not_serve_is_configured_and_deployed_without_the_load_balancer():
+    config = on_host("lb", "md5sum /etc/haproxy/haproxy.cfg")
+    no_lb = other("-e", "app_lb_enabled=false")
+    configured = playbook("playbooks/loadbalancer.yml", *no_lb)
+    assert configured.rc == 0 and configured.recap()["lb01"]["changed"] == 0
+    result = playbook("deploy.yml", *no_lb, "-e", "app_version=1.1.0")
+    assert result.rc == 0, result.output[-3000:]
+    assert "no load balancer for this app (no lb group, or app_lb_enabled is false): nothing is drained" in result.output
+    assert other_versions() == {"app01": "1.1.0", "app02": "1.1.0"}
+    assert on_host("lb", "md5sum /etc/haproxy/haproxy.cfg") == config
