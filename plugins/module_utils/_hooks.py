@@ -57,7 +57,7 @@ def read_env(paths):
     env, secrets = {}, []
     for path in paths:
         try:
-            with open(path, "r") as handle:
+            with open(path, "r", encoding="utf-8", errors="replace") as handle:
                 values = parse_env(handle.read())
         except FileNotFoundError:
             continue
