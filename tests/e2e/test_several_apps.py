@@ -47,7 +47,7 @@ def test_the_second_app_gets_its_user_unit_and_backend_and_the_first_keeps_its_o
         assert "ExecStart=/usr/bin/python3 /opt/other/current/app.py" in on_host(host, "systemctl cat other")
         assert on_host(host, "id -un other") == "other"
     config = on_host("lb", "cat /etc/haproxy/haproxy.cfg")
-    assert "    server other-app01 app01:8001 check" in config and "    bind *:81" in config
+    assert "    server other-app01 app01:8100 check" in config and "    bind *:81" in config
     assert "other-app03" not in config
     assert on_host("lb", "sed -n '/BEGIN conveyor.deploy backend sample/,/END conveyor.deploy backend sample/p'"
                          " /etc/haproxy/haproxy.cfg") == sample_block
