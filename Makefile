@@ -20,7 +20,7 @@ E2E_FILES := tests/e2e/test_environment.py tests/e2e/test_rollback.py tests/e2e/
              tests/e2e/test_reliability.py \
              tests/e2e/test_real_apps.py tests/e2e/test_migrations.py tests/e2e/test_hooks.py \
              tests/e2e/test_maintenance.py tests/e2e/test_loadbalancer.py \
-             tests/e2e/test_several_apps.py
+             tests/e2e/test_several_apps.py tests/e2e/test_progressive.py
 
 .PHONY: help bootstrap lab-up lab-down lab-status demo test unit sanity lint molecule e2e bench build ee matrix clean
 

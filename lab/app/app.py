@@ -9,7 +9,9 @@ third-party apps, ``/health`` answers plain ``Ok`` and no header or route report
 version (only the ``/`` page names it), or ``healthz`` (its health endpoint is
 ``/healthz``; ``/health``, which the lab's HAProxy checks, answers 404), or ``hang`` (it
 accepts connections and never answers one), or ``schema`` (healthy only once the shared database's schema
-is 2: its ``bin/migrate`` brings it). ``SIGHUP`` makes it re-execute itself from its
+is 2: its ``bin/migrate`` brings it), or ``errors`` (healthy, but every 20th request of ``/`` or ``/version`` answers 500: 5 %),
+or ``slow`` (healthy, but ``/`` and ``/version`` answer 300 ms late). The last two pass every health gate: only an analysis of
+the live traffic (docs/progressive-delivery.md) stops them. ``SIGHUP`` makes it re-execute itself from its
 command line, as the lab's reload strategy (ExecReload) asks.
 """
 import json
@@ -37,6 +39,17 @@ BEHAVIOUR = read("BEHAVIOUR", "healthy")
 HOST = socket.gethostname()
 ENVIRONMENT = os.environ.get("APP_ENV", "unknown")
 STARTED = time.time()
+PAGES = {"served": 0}
+PAGES_LOCK = threading.Lock()
+
+
+def page_fails():
+    """``errors`` builds: every 20th page request fails (exactly 5 %, whatever the request rate)."""
+    if BEHAVIOUR != "errors":
+        return False
+    with PAGES_LOCK:
+        PAGES["served"] += 1
+        return PAGES["served"] % 20 == 0
 
 
 def schema_version():
@@ -87,6 +100,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, "Ok\n", "text/plain")
         elif path == "/version" and BEHAVIOUR == "plain":
             self._send(404, "not found\n", "text/plain")
+        elif path in ("/", "/version") and page_fails():
+            self._send(500, "internal error (deliberately erroring build)\n", "text/plain")
         elif path == "/health":
             healthy = BEHAVIOUR != "unhealthy" and not (
                 BEHAVIOUR.startswith("unhealthy-on:") and HOST in BEHAVIOUR.split(":", 1)[1].split(","))
@@ -99,8 +114,12 @@ class Handler(BaseHTTPRequestHandler):
                     body.update(status="error", reason="database schema %d, needs 2: run the migration" % body["schema"])
             self._send(200 if healthy else 500, json.dumps(body), "application/json")
         elif path == "/version":
+            if BEHAVIOUR == "slow":
+                time.sleep(0.3)
             self._send(200, VERSION + "\n", "text/plain")
         elif path == "/":
+            if BEHAVIOUR == "slow":
+                time.sleep(0.3)
             page = ("<!doctype html><title>sample %s</title>"
                     "<h1>sample app %s</h1><p>host %s, environment %s</p>\n"
                     % (VERSION, VERSION, HOST, ENVIRONMENT))

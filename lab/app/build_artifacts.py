@@ -34,6 +34,9 @@ VERSIONS = {
     # Healthy on the first hosts, broken on app03 and app04: a failure in a later batch.
     "6.6.8": "unhealthy-on:app03,app04",
     "6.6.9": "hostile",
+    # Healthy at /health, but 5 % of the pages fail, or every page is 300 ms late: only an analysis catches them.
+    "5.0.0": "errors",
+    "5.1.0": "slow",
     # Needs database schema 2 (lab/app/migrate.py, run as bin/migrate, brings it); its migration cannot be undone.
     "4.0.0": "schema",
     # Its migration fails (and prints the app's secret key, which must never be shown).

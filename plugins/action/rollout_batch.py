@@ -12,7 +12,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.conveyor.deploy.plugins.action.deploy_window import decide as window_decision
-from ansible_collections.conveyor.deploy.plugins.plugin_utils import _rollout, _runinfo
+from ansible_collections.conveyor.deploy.plugins.plugin_utils import _analysis, _rollout, _runinfo
 
 display = Display()
 
@@ -124,24 +124,28 @@ class ActionModule(ActionBase):
                     "msg": "the load balancer %s did not answer (%s): no other host is switched"
                            % (lb.get("host"), str(exc).splitlines()[0][:200])}
 
-    def drain(self, run, args, task_vars, planned, play_batch, index, total):
+    def drain(self, run, args, task_vars, planned, play_batch, index, total, weights=None):
         moving = [host for host in planned if host in play_batch]
         out = {"changed": False, "index": index, "batches": total, "hosts": planned, "moving": moving,
                "closed": "", "drain": None, "served_before": None, "lb_window": [time.time(), None]}
-        out = self._drain(run, args, task_vars, out, index, total)
+        out = self._drain(run, args, task_vars, out, index, total, weights or {})
         out["lb_window"][1] = time.time()
         return out
 
-    def _drain(self, run, args, task_vars, out, index, total):
+    def _drain(self, run, args, task_vars, out, index, total, weights):
         moving = out["moving"]
         closed = window_problem(run, args["direction"])
         if closed:
             _runinfo.say(display, "Batch %d of %d not started: %s" % (index, total, closed))
+            if weights and run["lb"].get("enabled"):
+                # The canary passed before the window closed: it keeps serving, with its full weight.
+                self.lb_call(run, list(weights), "enabled", task_vars, wait_timeout=run["policy"]["up_timeout"],
+                             weights=weights)
             return dict(out, moving=[], closed=closed, msg=closed)
         if run["lb"].get("enabled") and moving:
             answer = self.lb_call(run, [run["moves"][host]["lb_name"] for host in moving], "drained", task_vars,
                                   min_healthy_percent=run["policy"]["min_healthy_percent"],
-                                  wait_timeout=run["policy"]["drain_timeout"])
+                                  wait_timeout=run["policy"]["drain_timeout"], weights=weights)
             keep = {key: answer.get(key) for key in ("msg", "waited_s", "failed", "changed")}
             out.update(drain=keep, changed=bool(answer.get("changed")), served_before=served(answer),
                        diff=answer.get("diff"))
@@ -163,17 +167,31 @@ class ActionModule(ActionBase):
         record = _rollout.judge_batch(run, planned, moving, results, labels, drain_view, None,
                                       closed=drain.get("closed") or "")
         out = {"changed": False}
+        window, weights, restore = self.window_of(run, args, index, record), {}, {}
         if run["lb"].get("enabled") and moving:
             back = [run["moves"][host]["lb_name"] for host in moving
                     if host in play_batch and record["hosts"][host]["outcome"] not in ("failed", "unreachable")]
             if back:
+                if window and index == 1 and run["policy"]["canary"]["enabled"]:
+                    weights = dict((server, run["policy"]["canary"]["weight"]) for server in back)
+                    restore = dict((server, 100) for server in back)
+                    _runinfo.say(display, "Canary: %s rejoin%s at %d%% of %s weight for %.0f s, then the analysis"
+                                 % (", ".join(back), "s" if len(back) == 1 else "", run["policy"]["canary"]["weight"],
+                                    "its" if len(back) == 1 else "their", window))
+                elif window:
+                    _runinfo.say(display, "Analysing the live traffic for %.0f s" % window)
                 answer = self.lb_call(run, back, "enabled", task_vars, wait_timeout=run["policy"]["up_timeout"],
-                                      mark_up=back if run["policy"]["mark_up"] else [])
+                                      mark_up=back if run["policy"]["mark_up"] else [], weights=weights,
+                                      observe=window if not record["stop"] else 0)
                 enable = {key: answer.get(key) for key in ("msg", "failed")}
                 out.update(changed=bool(answer.get("changed")), diff=answer.get("diff"), served_after=served(answer))
                 if enable.get("failed"):
                     record = _rollout.judge_batch(run, planned, moving, results, labels, drain_view, enable,
                                                   closed=drain.get("closed") or "")
+                elif answer.get("observed"):
+                    earlier = _rollout.batch_records(run, hostvars, args["record_var"], earlier_hosts(batches, index))
+                    restore = self.analyse(run, task_vars, record, (index, batches, earlier), back, answer["observed"],
+                                           restore)
         hooks = (run.get("hooks") or {}).get("after_batch")
         if hooks and args["direction"] == "forward" and not self._task.check_mode:
             problem = _rollout.run_controller_hooks(hooks, "after_batch", run, {
@@ -193,11 +211,64 @@ class ActionModule(ActionBase):
         _runinfo.say(display, line)
         out.update(record, msg=line, figures=figures, lb_window=[started, time.time()])
         if not record["stop"] and index < len(batches):
-            if (args["direction"] == "forward" and run["policy"]["bake_seconds"] > 0 and not self._task.check_mode):
+            if (args["direction"] == "forward" and run["policy"]["bake_seconds"] > 0 and not self._task.check_mode
+                    and not window):
                 _runinfo.say(display, "Baking %s s before the next batch" % run["policy"]["bake_seconds"])
                 time.sleep(run["policy"]["bake_seconds"])
-            # The next batch leaves the load balancer now, in this task: its own drain step finds it done.
+            # The next batch leaves the load balancer now, in this task: its own drain step finds it done (a canary
+            # that passed gets its full weight back in the same call).
             following = batches[index]
-            out["next_drain"] = self.drain(run, args, task_vars, following, following, index + 1, len(batches))
+            out["next_drain"] = self.drain(run, args, task_vars, following, following, index + 1, len(batches),
+                                           weights=restore)
             out["changed"] = out["changed"] or out["next_drain"]["changed"]
+        elif restore and not record["stop"]:
+            answer = self.lb_call(run, list(restore), "enabled", task_vars, wait_timeout=run["policy"]["up_timeout"],
+                                  weights=restore)
+            if answer.get("failed"):
+                record.update(stop=True, error="restoring the canary's weight: %s" % answer.get("msg"))
+                out.update(stop=True, error=record["error"])
         return out
+
+    @staticmethod
+    def window_of(run, args, index, record):
+        """Seconds of live traffic to analyse after this batch rejoins (0: no analysis)."""
+        policy = run["policy"]
+        analysis = policy.get("analysis") or {}
+        if (args["direction"] != "forward" or run["kind"] != "deploy" or not analysis.get("enabled")
+                or not run["lb"].get("enabled") or record["stop"]):
+            return 0
+        if index == 1 and (policy.get("canary") or {}).get("enabled"):
+            return float(policy["canary"]["seconds"])
+        return max(float(analysis["seconds"]), float(policy["bake_seconds"] or 0))
+
+    def analyse(self, run, task_vars, record, where, back, observed, restore):
+        """Judge the window the enable call observed; drain the batch again when it fails. Returns the weights
+        still to restore. ``where``: (this batch's index, the batches, the earlier batches' records)."""
+        index, batches, earlier = where
+        config = run["policy"]["analysis"]
+        rows = dict(_rollout.rows_of(earlier))
+        moved = [host for batch in batches[:index] for host in batch]
+        new = sorted(set(back) | set(run["moves"][host]["lb_name"] for host in moved
+                                     if (rows.get(host) or {}).get("outcome") == "deployed"))
+        if index == 1 and run["policy"]["canary"]["enabled"]:
+            new = list(back)
+        baseline = [run["moves"][host]["lb_name"] for batch in batches[index:] for host in batch]
+        analysis = _analysis.judge(observed.get("before") or {}, observed.get("after") or {}, new, baseline, config,
+                                   float(observed.get("seconds") or 0))
+        analysis.update(batch=index, canary=bool(restore))
+        record["analysis"] = analysis
+        text = _analysis.failure_text(analysis) if analysis["verdict"] != "pass" else "analysis pass: " + "; ".join(
+            "%s %s <= %s" % (result["metric"], result["value"], result["threshold"])
+            for result in analysis["results"])
+        _runinfo.say(display, "Batch %d of %d: %s" % (index, len(batches), text))
+        if not _analysis.stops(analysis, config):
+            return restore
+        # Out of rotation at once, with its full weight back: the fleet recovery switches it back.
+        answer = self.lb_call(run, back, "drained", task_vars, wait_timeout=run["policy"]["drain_timeout"],
+                              weights=dict((server, 100) for server in back))
+        error = text + (" (and draining it again failed: %s)" % answer.get("msg") if answer.get("failed") else "")
+        record.update(stop=True, error=error)
+        for host, row in record["hosts"].items():
+            if run["moves"][host]["lb_name"] in back:
+                row["analysis_failed"] = True
+        return {}

@@ -14,7 +14,7 @@ from ansible_collections.conveyor.deploy.plugins.action import approval as appro
 from ansible_collections.conveyor.deploy.plugins.action.deploy_window import decide as window_decision
 from ansible_collections.conveyor.deploy.plugins.module_utils import _proof
 from ansible_collections.conveyor.deploy.plugins.plugin_utils import (
-    _changelog, _governance, _holder, _inputs, _rollout, _runinfo,
+    _analysis, _changelog, _governance, _holder, _inputs, _rollout, _runinfo,
 )
 
 display = Display()
@@ -68,6 +68,9 @@ ARGUMENT_SPEC = {
         "maintenance_error": {"type": "str", "default": ""},
     }},
     "past_migration_reason": {"type": "str", "default": ""},
+    # rolling_analysis, and the canary (rolling_canary, rolling_canary_weight, rolling_canary_seconds).
+    "analysis": {"type": "raw", "default": {}},
+    "canary": {"type": "dict", "default": {}},
 }
 
 
@@ -93,6 +96,7 @@ def input_problems(args, hosts=()):
     if args["lb"].get("enabled") and not inputs.get("lb_host_known", True):
         found.append("%s_lb_host '%s' is not in the inventory: add it to the lb group" % (prefix, args["lb"].get("host")))
     if kind == "deploy":
+        found += analysis_problems(args)
         found += _inputs.maintenance_problems(inputs.get("migrate_maintenance") or "",
                                               (args.get("migrate") or {}).get("command") or "",
                                               bool(args["lb"].get("enabled")))
@@ -114,10 +118,35 @@ def input_problems(args, hosts=()):
     if "lock_ttl" in inputs and hosts and not [p for p in found if "_batches" in p]:
         found += [problem.replace("rolling_", prefix + "_", 1) for problem in _inputs.lock_problems(
             inputs["lock_ttl"], batch_count(args, hosts), args["drain_timeout"],
-            (inputs.get("health") or {}).get("timeout", 0), args["bake_seconds"], args["up_timeout"],
+            (inputs.get("health") or {}).get("timeout", 0), bake_bound(args), args["up_timeout"],
             renewed=bool(args["lb"].get("enabled")))]
     found += _rollout.hook_task_files(args.get("hook_tasks"), args.get("hook_task_dirs") or [], kind)[1]
     return found + _rollout.hook_problems(args.get("hooks") or {})
+
+
+def analysis_problems(args):
+    """What is wrong with rolling_analysis and the canary settings (none for a rollback)."""
+    try:
+        analysis, canary = _analysis.settings(args.get("analysis"), args.get("canary"),
+                                              bool(args["inputs"].get("is_production")))
+    except _rollout.PlanError as exc:
+        return [str(exc)]
+    if analysis["enabled"] and not args["lb"].get("enabled"):
+        what = "rolling_canary" if canary["enabled"] else "rolling_analysis.enabled"
+        return ["%s is on, but the app has no load balancer to read the traffic from (no lb group, or app_lb_enabled "
+                "is false): turn it off, or add the load balancer" % what]
+    return []
+
+
+def bake_bound(args):
+    """The longest a batch waits after its re-enable: the bake, or the analysis window when that is longer."""
+    try:
+        analysis, canary = _analysis.settings(args.get("analysis"), args.get("canary"))
+    except _rollout.PlanError:
+        return args["bake_seconds"]
+    if args["kind"] != "deploy" or not analysis["enabled"]:
+        return args["bake_seconds"]
+    return max(args["bake_seconds"], analysis["seconds"], canary["seconds"] if canary["enabled"] else 0)
 
 
 def batch_count(args, hosts):
@@ -142,7 +171,7 @@ def lock_policy(args, hosts):
     except (TypeError, ValueError):
         ttl = 0
     whole = _inputs.rollout_bounds(batch_count(args, hosts), args["drain_timeout"],
-                                   (inputs.get("health") or {}).get("timeout", 0), args["bake_seconds"],
+                                   (inputs.get("health") or {}).get("timeout", 0), bake_bound(args),
                                    args["up_timeout"])[1]
     return {"renewed": {"host": lb.get("host"), "backend": lb.get("backend")}, "bound_s": whole + ttl}
 
@@ -191,6 +220,9 @@ def plan(args, hosts, extra_vars, run_id=None, now=None):
     run = _rollout.new_run(kind, hosts, policy, args.get("fleet_size") or len(hosts),
                            _rollout.actor(extra_vars), run_id, version=args.get("version"),
                            release_id=release_id, lb=lb, reason=args.get("reason"), now=now)
+    run["policy"]["analysis"], run["policy"]["canary"] = _analysis.settings(
+        args.get("analysis") if kind == "deploy" else {}, args.get("canary") if kind == "deploy" else {},
+        bool(args["inputs"].get("is_production")))
     run["policy"]["smoke_proof"] = {}
     smoke = args.get("smoke") or {}
     if not run["policy"]["smoke_url"] and smoke.get("lb_url"):

@@ -57,7 +57,12 @@ def report(run, hostvars, now, smoke=None):
     before = [r["served_before"] for r in records if r.get("served_before") is not None]
     after = [r["served_after"] for r in records if r.get("served_after") is not None]
     served = (max(after) - min(before)) if before and after else None
-    return _rollout.summary(run, final, failed, now, served, smoke), failed, message
+    found = _rollout.summary(run, final, failed, now, served, smoke)
+    analyses = [r["analysis"] for r in records if r.get("analysis") and r.get("direction") == "forward"]
+    if analyses:
+        # Every analysis of the run (batch, verdict, each metric's value and threshold): set_stats and the change log.
+        found["analysis"] = sorted(analyses, key=lambda item: item.get("batch") or 0)
+    return found, failed, message
 
 
 class ActionModule(ActionBase):

@@ -276,8 +276,9 @@ class RunRecorder(object):
             record["reason"] = summary["reason"]
         if summary.get("phases_s"):
             record["phases_s"] = summary["phases_s"]
-        # The migration (where, outcome, duration, whether it can be undone) and a rollback's override past one.
-        for key in ("migration", "past_migration"):
+        # The migration (where, outcome, duration, whether it can be undone), a rollback's override past one, and
+        # the analyses between batches (each metric's value, threshold and verdict).
+        for key in ("migration", "past_migration", "analysis"):
             if summary.get(key):
                 record[key] = summary[key]
         if record["kind"] == "maintenance" and summary:

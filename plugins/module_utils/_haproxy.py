@@ -36,13 +36,18 @@ def parse_servers_state(text):
         backend, name = row.get("be_name"), row.get("srv_name")
         result.setdefault(backend, {})[name] = dict(
             name=name, addr=row.get("srv_addr"), op_state=int(row.get("srv_op_state", 0)),
-            admin_state=int(row.get("srv_admin_state", 0)))
+            admin_state=int(row.get("srv_admin_state", 0)), weight=_int(row.get("srv_iweight")))
     return result
 
 
 # HAProxy's check results that mean the server answered its check and HAProxy refused the answer.
 REFUSED_CHECKS = ("L7STS", "L7RSP", "L6RSP")
 PASSED_CHECKS = ("L4OK", "L6OK", "L7OK", "L7OKC", "INI", "UNK", "")
+
+
+# The per-server counters an analysis window reads (plugin_utils/_analysis.py): responses by class, connection
+# and response errors, and the moving average of response times (ms).
+COUNTERS = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other", "econ", "eresp", "rtime")
 
 
 def parse_stat(text):
@@ -62,7 +67,8 @@ def parse_stat(text):
         result[(row.get("pxname"), row.get("svname"))] = dict(
             scur=_int(row.get("scur")), stot=_int(row.get("stot")), status=row.get("status"),
             check_status=(row.get("check_status") or "").lstrip("* "), check_code=row.get("check_code") or "",
-            last_chk=row.get("last_chk") or "", chkfail=_int(row.get("chkfail")))
+            last_chk=row.get("last_chk") or "", chkfail=_int(row.get("chkfail")),
+            counters=dict((key, _int(row.get(key))) for key in COUNTERS))
     return result
 
 
@@ -85,7 +91,7 @@ def server_view(state, stat):
         admin_text = "ready"
     stat = stat or {}
     check = " ".join(part for part in (stat.get("check_status"), stat.get("check_code")) if part)
-    return dict(name=state["name"], addr=state["addr"], admin=admin_text,
+    return dict(name=state["name"], addr=state["addr"], admin=admin_text, weight=state.get("weight", 0),
                 health="up" if state["op_state"] == 2 else "down", serving=serving,
                 sessions=stat.get("scur", 0), served=stat.get("stot", 0), status=stat.get("status"),
                 check=check, check_detail=stat.get("last_chk", ""), check_failures=stat.get("chkfail", 0))
@@ -188,6 +194,17 @@ class RuntimeAPI(object):
         answer = self.command("set server %s/%s state %s" % (backend, server, state)).strip()
         if answer:
             raise HAProxyError("HAProxy refused to set %s/%s to %s: %s" % (backend, server, state, answer))
+
+    def counters(self, backend):
+        """{server: counters} of one backend, from ``show stat``."""
+        stats = parse_stat(self.command("show stat"))
+        return dict((name, row["counters"]) for (proxy, name), row in stats.items() if proxy == backend)
+
+    def set_weight(self, backend, server, percent):
+        """Set a server's weight to a percentage of the weight haproxy.cfg gives it (100 restores it)."""
+        answer = self.command("set weight %s/%s %d%%" % (backend, server, percent)).strip()
+        if answer:
+            raise HAProxyError("HAProxy refused to set the weight of %s/%s to %d%%: %s" % (backend, server, percent, answer))
 
     def set_health_up(self, backend, server):
         """Mark a server's health check up now; HAProxy keeps checking it. A refusal (a server without a

@@ -87,6 +87,22 @@ options:
     type: list
     elements: str
     default: []
+  weights:
+    description:
+      - Weights to set before the state change, as a percentage (1-100) of the weight haproxy.cfg gives each server,
+        keyed by server name (C(set weight backend/server N%)). 100 restores the configured weight.
+      - The rollout's canary rejoins at a reduced weight, and the next load-balancer call restores it.
+      - The change of weight counts as a change. In check mode nothing is set.
+    type: dict
+    default: {}
+  observe:
+    description:
+      - After the state change and the wait, read the backend's per-server counters, wait this many seconds and read
+        them again (RV(observed)). This is the window of live traffic that the rollout's analysis judges. 0 reads
+        nothing.
+      - Not in check mode.
+    type: float
+    default: 0
   heartbeat:
     description:
       - Record that run O(heartbeat.run_id) is alive (M(conveyor.deploy.run_heartbeat) explains the beats), before
@@ -157,6 +173,14 @@ total:
   returned: always
   type: int
   sample: 4
+observed:
+  description:
+    - The window of O(observe) seconds. V(before) and V(after) map each server of the backend to its counters
+      (HAProxy's C(show stat) columns C(hrsp_1xx) to C(hrsp_5xx), C(hrsp_other), C(econ), C(eresp), and C(rtime),
+      the moving average of its last 1024 response times in ms).
+  returned: when O(observe) is more than 0, not in check mode
+  type: dict
+  sample: {seconds: 30.0, before: {app01: {hrsp_2xx: 1200, hrsp_5xx: 0, rtime: 2}}, after: {app01: {hrsp_2xx: 1290, hrsp_5xx: 4, rtime: 3}}}
 waited_s:
   description: Seconds spent waiting for sessions to end or servers to come up.
   returned: always
@@ -203,11 +227,27 @@ def run(module, api):
         if problem:
             raise HAProxyError("Refusing to take servers out of %s: %s. Use smaller batches or fix the unhealthy "
                                "backends first." % (backend, problem))
+    weights = params["weights"] or {}
+    strange = [s for s in weights if s not in view]
+    if strange:
+        raise HAProxyError("Backend %s has no server named %s to weigh (it has %s)." % (
+            backend, ", ".join(strange), ", ".join(sorted(view))))
+    for server, percent in weights.items():
+        if isinstance(percent, bool) or not isinstance(percent, int) or not 1 <= percent <= 100:
+            raise HAProxyError("The weight of %s must be a whole percentage from 1 to 100, not %r." % (server, percent))
+        if percent < 100 and view[server].get("weight", 0) * percent < 100:
+            raise HAProxyError(
+                "%d%% of %s/%s's weight %d rounds to 0 and the server would get no traffic: give the backend's servers a "
+                "weight of 100 in haproxy.cfg (the conveyor.deploy.loadbalancer role does), or raise the percentage."
+                % (percent, backend, server, view[server].get("weight", 0)))
     diff = dict(before="".join("%s/%s: %s\n" % (backend, s, view[s]["admin"]) for s in to_change),
                 after="".join("%s/%s: %s\n" % (backend, s, wanted) for s in to_change))
+    diff["after"] += "".join("%s/%s: weight %d%%\n" % (backend, s, p) for s, p in sorted(weights.items()))
     waited = 0.0
     failures_before = dict((s, view[s].get("check_failures", 0)) for s in servers)
     if not module.check_mode:
+        for server, percent in sorted(weights.items()):
+            api.set_weight(backend, server, percent)
         for server in to_change:
             api.set_state(backend, server, wanted)
         if state == "enabled":
@@ -252,13 +292,21 @@ def run(module, api):
                 poll = min(poll * 2, 0.25)
             waited = time.monotonic() - start
         view = api.backend(backend)
+    observed = None
+    if params["observe"] > 0 and not module.check_mode:
+        first = api.counters(backend)
+        time.sleep(params["observe"])
+        observed = dict(seconds=params["observe"], before=first, after=api.counters(backend))
     serving = sum(1 for s in view.values() if s["serving"])
     verb = {"drained": "drained", "maint": "put in maintenance", "enabled": "enabled"}[state]
     msg = "%s%s %s, %d of %d serving" % ("would have " if module.check_mode and to_change else "",
                                          verb if to_change else "already " + verb,
                                          ", ".join(servers), serving, len(view))
-    return dict(changed=bool(to_change), diff=diff, changed_servers=to_change, servers=list(view.values()),
-                serving=serving, total=len(view), waited_s=round(waited, 2), msg=msg)
+    out = dict(changed=bool(to_change or weights), diff=diff, changed_servers=to_change, servers=list(view.values()),
+               serving=serving, total=len(view), waited_s=round(waited, 2), msg=msg)
+    if observed is not None:
+        out["observed"] = observed
+    return out
 
 
 def main():
@@ -274,6 +322,8 @@ def main():
             refused_grace=dict(type="float", default=10),
             require_up=dict(type="bool", default=True),
             mark_up=dict(type="list", elements="str", default=[]),
+            weights=dict(type="dict", default={}),
+            observe=dict(type="float", default=0),
             heartbeat=dict(type="dict", options=dict(
                 run_id=dict(type="str", required=True),
                 dir=dict(type="path", default=_heartbeat.DEFAULT_DIR),

@@ -85,6 +85,18 @@ options:
     description: Seconds to wait after each batch but the last.
     type: float
     default: 0
+  analysis:
+    description:
+      - The analysis of live traffic between batches (the role's C(rolling_analysis)). Keys C(enabled), C(seconds),
+        C(min_requests), C(max_error_ratio), C(max_latency_ratio), C(min_latency_delta_ms), C(max_latency_ms) and
+        C(inconclusive); an unknown key or a value out of range is refused, naming it. A deploy only.
+    type: raw
+    default: {}
+  canary:
+    description:
+      - The canary (C(enabled), C(weight) in percent of the server's weight, C(seconds)). It turns the analysis on.
+    type: dict
+    default: {}
   fleet_size:
     description: How many backends the load balancer has (a run limited to some hosts counts the others as serving).
     type: int

@@ -152,7 +152,8 @@ def backend_block(servers, settings):
     send = "    http-check send meth GET uri %s" % path
     lines.append(send + (" ver HTTP/1.1 hdr Host %s" % host if host else ""))
     lines.append("    http-check expect status %s" % ",".join(statuses))
-    lines.append("    default-server inter %s rise %d fall %d" % (every, rise, fall))
+    # Weight 100 (HAProxy's default is 1): a canary's weight can then be set to a percentage of it (10% is 10).
+    lines.append("    default-server inter %s rise %d fall %d weight 100" % (every, rise, fall))
     # A reload keeps the servers' runtime state (a drained or disabled server stays so): the role saves it first.
     lines.append("    load-server-state-from-file local")
     lines.append("    server-state-file-name %s" % state_file(backend, _line(conf["state_dir"], "loadbalancer_state_dir")))

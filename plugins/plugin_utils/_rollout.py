@@ -561,7 +561,7 @@ def judge_batch(run, hosts, moving, cutover_results, labels, drain=None, enable=
 BATCH_VAR, RECOVER_VAR = "__rolling_batch", "__rolling_recover"
 # What a record keeps when it rides along in a later record's ``earlier``: what the readers of records use.
 RECORD_KEYS = ("index", "batches", "direction", "run_id", "hosts", "stop", "error", "closed", "next_drain",
-               "served_before", "served_after")
+               "served_before", "served_after", "analysis")
 
 
 def slim(record):
@@ -715,14 +715,18 @@ def recovery(run, rows, closed=""):
     """The moves a fleet recovery makes (host -> {to, back}) and its batches, in the run's order.
 
     Only after a failed deploy with rolling_failure_policy rollback_fleet, not when the window
-    closed, for the hosts that took the new release and have a release to go back to.
+    closed, for the hosts that took the new release and have a release to go back to; and, whatever
+    the policy, for the hosts of a batch whose analysis failed (a canary).
     """
-    if run["kind"] != "deploy" or closed or run["policy"]["failure_policy"] != "rollback_fleet" or no_way_back(run):
+    if run["kind"] != "deploy" or closed or no_way_back(run):
         return [], []
-    if not deploy_failed(run, rows):
+    # A batch whose analysis failed (a canary) goes back whatever the failure policy says, like a failed gate.
+    analysed_out = [host for host in run["work"] if rows.get(host, {}).get("analysis_failed")]
+    fleet = run["policy"]["failure_policy"] == "rollback_fleet"
+    if not analysed_out and not (fleet and deploy_failed(run, rows)):
         return [], []
     hosts = [host for host in run["work"] if rows.get(host, {}).get("outcome") == "deployed"
-             and run["moves"][host]["back"]["release_id"]]
+             and run["moves"][host]["back"]["release_id"] and (fleet or host in analysed_out)]
     sizes = batch_sizes(run["policy"]["batches"], len(hosts)) if hosts else []
     return hosts, split(hosts, sizes)
 
@@ -749,8 +753,9 @@ def final_rows(run, rows, recovered):
                 row = dict(row, reason="the fleet rollback could not move it back"
                            + (": " + back["reason"] if back.get("reason") else ""))
             elif back:
-                row = dict(back, reason="fleet rollback after a failed batch"
-                           + (": " + back["reason"] if back.get("reason") else ""))
+                why = ("switched back: the analysis of its batch failed" if row.get("analysis_failed")
+                       else "fleet rollback after a failed batch")
+                row = dict(back, reason=why + (": " + back["reason"] if back.get("reason") else ""))
         outcome = row["outcome"]
         frm = (move or {}).get("from", {}).get("version") or ("none" if move else "unknown")
         if outcome in ("deployed",) or (outcome == "rolled_back" and run["kind"] == "rollback"):
@@ -785,6 +790,12 @@ def verdict(run, rows, batch_errors_found=(), closed="", smoke=None):
         if closed:
             parts.append("The hosts deployed before it closed stay on %s; rerun in the next window to finish."
                          % run["version"])
+        elif (any(row["reason"].startswith("switched back: the analysis") for row in recovered)
+              and not any(row["reason"].startswith("fleet rollback") for row in recovered)):
+            parts.append("The hosts whose analysis failed were switched back to their previous release%s." % (
+                "; hosts of earlier batches stay on %s (rolling_failure_policy is halt)" % run["version"]
+                if run["policy"]["failure_policy"] == "halt" and any(row["outcome"] == "deployed" for row in rows)
+                else ""))
         elif run["policy"]["failure_policy"] == "halt":
             parts.append("rolling_failure_policy is halt: hosts of earlier batches stay on %s." % run["version"])
         elif no_way_back(run) and any(row["outcome"] == "deployed" for row in rows):

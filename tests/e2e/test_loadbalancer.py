@@ -25,11 +25,11 @@ def test_a_reload_for_a_new_setting_keeps_a_disabled_server_out_and_fails_no_req
         result = playbook("playbooks/loadbalancer.yml", "-e", "loadbalancer_check_interval=400ms")
         assert result.rc == 0, result.output[-3000:]
         assert "RUNNING HANDLER [conveyor.deploy.loadbalancer : Reload HAProxy]" in result.output
-        assert "    default-server inter 400ms rise 2 fall 2" in config()
+        assert "    default-server inter 400ms rise 2 fall 2 weight 100" in config()
         assert lb_servers()["app02"][1] == "1", "the reload put app02 back into rotation"
         runtime("set server sample/app02 state ready")
         assert playbook("playbooks/loadbalancer.yml").rc == 0
-    assert "    default-server inter 500ms rise 2 fall 2" in config()
+    assert "    default-server inter 500ms rise 2 fall 2 weight 100" in config()
     assert traffic.summary["failed"] == 0 and traffic.summary["sent"] >= 200, traffic.summary
     again = playbook("playbooks/loadbalancer.yml")
     assert again.rc == 0 and again.recap()["lb01"]["changed"] == 0, again.output[-2000:]

@@ -25,7 +25,7 @@ def test_the_configuration_is_valid_and_haproxy_runs_it(host):
     assert "    server web-two 127.0.0.1:8002 check\n" in config
     assert "    http-check send meth GET uri /up\n" in config
     assert "    http-check expect status 200-204\n" in config
-    assert "    default-server inter 500ms rise 2 fall 2\n" in config
+    assert "    default-server inter 500ms rise 2 fall 2 weight 100\n" in config
 
 
 def test_haproxy_checks_each_server_on_the_apps_health_path(host):

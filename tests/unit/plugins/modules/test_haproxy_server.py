@@ -40,18 +40,26 @@ class FakeHAProxy(object):
         if line.startswith("show servers state"):
             rows = ["1", HEADER]
             for index, (name, s) in enumerate(sorted(self.servers.items()), start=1):
-                rows.append("3 web %d %s 10.0.0.%d %d %d 1 1 5 6 3 4 6 0 0 0 %s 8000 -"
-                            % (index, name, index, s["op"], s["admin"], name))
+                rows.append("3 web %d %s 10.0.0.%d %d %d %d %d 5 6 3 4 6 0 0 0 %s 8000 -"
+                            % (index, name, index, s["op"], s["admin"], s.get("uweight", s.get("weight", 1)),
+                               s.get("weight", 1), name))
             return "\n".join(rows) + "\n\n"
         if line == "show stat":
-            rows = ["# pxname,svname,scur,status,chkfail,check_status,check_code,last_chk"]
+            rows = ["# pxname,svname,scur,status,chkfail,check_status,check_code,last_chk,hrsp_2xx,hrsp_5xx,rtime"]
             for name, s in sorted(self.servers.items()):
                 status, code, detail = s.get("check", ("L7OK", "200", ""))  # frozen: down, HAProxy counts no more
                 if status != "L7OK" and not s.get("frozen"):
                     s["chkfail"] = s.get("chkfail", 0) + 1  # HAProxy checks again between two reads
-                rows.append("web,%s,%d,%s,%d,%s,%s,%s" % (name, s["scur"], "UP" if s["op"] == 2 else "DOWN",
-                                                          s.get("chkfail", 0), status, code, detail))
+                rows.append("web,%s,%d,%s,%d,%s,%s,%s,%d,%d,%d" % (
+                    name, s["scur"], "UP" if s["op"] == 2 else "DOWN", s.get("chkfail", 0), status, code, detail,
+                    s.get("ok", 0), s.get("errors", 0), s.get("rtime", 0)))
+                # Traffic goes on between two reads.
+                s["ok"] = s.get("ok", 0) + s.get("rate", 0)
             return "\n".join(rows) + "\n"
+        if line.startswith("set weight web/"):
+            name, percent = line[len("set weight web/"):].split(" ")
+            self.servers[name]["uweight"] = self.servers[name].get("weight", 1) * int(percent.rstrip("%")) // 100
+            return "\n"
         if line.startswith("set server web/") and line.endswith(" health up"):
             self.servers[line[len("set server web/"):-len(" health up")]]["op"] = 2
             return "\n"
@@ -220,3 +228,34 @@ def test_a_heartbeat_that_cannot_be_written_warns_and_the_call_goes_on(run_modul
     result = run_module(haproxy_server, dict(socket=fake.path, backend="web", servers=["app01"], state="drained",
                                              heartbeat=dict(run_id="r", dir=str(blocked))))
     assert result["changed"] and "set server web/app01 state drain" in fake.commands
+
+
+def test_a_canary_weight_is_set_before_the_enable_and_the_window_reads_the_counters_twice(run_module, haproxy):
+    servers = healthy(3)
+    for server in servers.values():
+        server.update(weight=100, rate=40)
+    servers["app01"].update(admin=8, scur=0)
+    fake = haproxy(servers)
+    result = run_module(haproxy_server, dict(socket=fake.path, backend="web", servers=["app01"], state="enabled",
+                                             weights={"app01": 10}, observe=0.1), diff=True)
+    assert fake.commands.index("set weight web/app01 10%") < fake.commands.index("set server web/app01 state ready")
+    assert servers["app01"]["uweight"] == 10 and "web/app01: weight 10%" in result["diff"]["after"]
+    observed = result["observed"]
+    assert observed["seconds"] == 0.1
+    assert observed["after"]["app02"]["hrsp_2xx"] - observed["before"]["app02"]["hrsp_2xx"] == 40
+    assert set(observed["before"]["app02"]) >= {"hrsp_5xx", "rtime", "econ"}
+    restored = run_module(haproxy_server, dict(socket=fake.path, backend="web", servers=["app01"], state="enabled",
+                                               weights={"app01": 100}))
+    assert restored["changed"] and servers["app01"]["uweight"] == 100 and "observed" not in restored
+
+
+def test_a_weight_that_rounds_to_nothing_or_is_not_a_percentage_is_refused(run_module, haproxy):
+    fake = haproxy(healthy(2))  # HAProxy's default weight, 1
+    with pytest.raises(ModuleFail, match="10% of web/app01's weight 1 rounds to 0"):
+        run_module(haproxy_server, dict(socket=fake.path, backend="web", servers=["app01"], state="enabled",
+                                        weights={"app01": 10}))
+    for bad in (0, 101, "10%"):
+        with pytest.raises(ModuleFail, match="must be a whole percentage from 1 to 100"):
+            run_module(haproxy_server, dict(socket=fake.path, backend="web", servers=["app01"], state="enabled",
+                                            weights={"app01": bad}))
+    assert not [command for command in fake.commands if command.startswith("set ")]

@@ -22,7 +22,7 @@ def test_one_server_per_host_named_and_addressed_from_its_own_variables():
     lines = block().splitlines()
     assert lines[:6] == ["backend shop", "    balance roundrobin", "    option httpchk",
                          "    http-check send meth GET uri /health", "    http-check expect status 200",
-                         "    default-server inter 2s rise 2 fall 2"]
+                         "    default-server inter 2s rise 2 fall 2 weight 100"]
     assert lines[-3:] == ["    server app01 10.0.0.11:8000 check", "    server web-2 10.0.0.12:8001 check",
                           "    server app03 app03.internal:8000 check"]
     assert "    server-state-file-name /var/lib/haproxy/conveyor-shop.state" in lines
@@ -42,7 +42,7 @@ def test_the_settings_reach_their_lines():
                          "    default_backend shop", ""]
     assert "    http-check send meth GET uri /up?full=1 ver HTTP/1.1 hdr Host shop.example" in lines
     assert "    http-check expect status 200-399,418" in lines
-    assert "    default-server inter 500ms rise 3 fall 4" in lines
+    assert "    default-server inter 500ms rise 3 fall 4 weight 100" in lines
     assert "    balance leastconn" in lines and "    timeout server 5s" in lines
     assert "    server app01 10.0.0.11:8000 check maxconn 50" in lines
     assert "    server-state-file-name /srv/st/conveyor-shop.state" in lines

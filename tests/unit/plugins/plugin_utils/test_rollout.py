@@ -456,3 +456,28 @@ def test_a_rollback_past_a_migration_that_cannot_be_undone_needs_a_reason_and_ca
     committed = _rollout.commit(run, {"app01": dict(allowed), "app02": dict(allowed)})
     assert committed["past_migration"] == {"reason": "INC-7", "releases": [dict(CROSSES[0], hosts=["app01", "app02"])]}
     assert _rollout.summary(committed, [], False, T0.timestamp())["past_migration"]["reason"] == "INC-7"
+
+
+def test_a_batch_whose_analysis_failed_goes_back_whatever_the_failure_policy():
+    halt = deploy_run(policy={"failure_policy": "halt"})
+    rows = record(halt, {"app01": "deployed"}, 1)["hosts"]
+    assert _rollout.recovery(halt, rows)[0] == []
+    rows["app01"]["analysis_failed"] = True
+    hosts, batches = _rollout.recovery(halt, rows)
+    assert hosts == ["app01"] and batches == [["app01"]]
+    # Even when every host moved (a fleet of one canary), the analysed batch goes back.
+    single = deploy_run(hosts=["app01"], policy={"min_healthy_percent": 0})
+    assert _rollout.recovery(single, {"app01": {"outcome": "deployed", "analysis_failed": True}})[0] == ["app01"]
+    assert _rollout.recovery(single, {"app01": {"outcome": "deployed"}})[0] == []
+
+
+def test_a_canary_switched_back_after_its_analysis_is_named_so_in_rows_and_verdict():
+    run = deploy_run()
+    rows = record(run, {"app01": "deployed"}, 1)["hosts"]
+    rows["app01"]["analysis_failed"] = True
+    recovered = {"app01": {"outcome": "rolled_back", "reason": "", "gate_s": 1.0, "drain_s": 0.0}}
+    final = _rollout.final_rows(run, rows, recovered)
+    assert final[0]["outcome"] == "rolled_back" and final[0]["reason"] == "switched back: the analysis of its batch failed"
+    failed, message = _rollout.verdict(run, final, ["analysis fail: error_ratio 0.05 > 0.02"])
+    assert failed and "analysis fail: error_ratio 0.05 > 0.02." in message
+    assert message.endswith("The hosts whose analysis failed were switched back to their previous release.")

@@ -1,0 +1,236 @@
+# -*- coding: utf-8 -*-
+# Copyright: conveyor.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Analysis between batches: the live traffic of the new release's servers against the servers still on the old one.
+
+The figures come from HAProxy's own per-server counters, read twice on the load balancer (before and after a
+window; ``haproxy_server``'s ``observe``). This file turns two readings into figures and the figures into a
+verdict: pure Python, reached by the unit tests.
+
+- **Error ratio**: 5xx responses and connection errors over the requests of the window, for the new servers, and
+  for the baseline (the servers still on the old release). It fails above ``max_error_ratio`` more than the
+  baseline's own ratio, so an outage of a shared dependency is not blamed on the release.
+- **Response time**: HAProxy keeps, per server, a moving average of its response times over about its last 1024
+  requests. The window's own mean is recovered from the two readings and the number of requests in between
+  (``window_mean``). It fails above ``max_latency_ms`` (when set), or above ``max_latency_ratio`` times the
+  baseline's average when it is also ``min_latency_delta_ms`` slower (2 ms against 1 ms is no regression).
+- Fewer than ``min_requests`` requests on the new servers is **inconclusive**, never a pass: the policy
+  ``inconclusive`` (``fail`` or ``warn``) decides. With no baseline left (the last batch), the comparisons are
+  skipped and the absolute bounds still apply.
+"""
+
+from __future__ import annotations
+
+from ansible.module_utils.parsing.convert_bool import boolean
+
+from ansible_collections.conveyor.deploy.plugins.plugin_utils._rollout import PlanError
+
+# The span of HAProxy's moving average of response times (TIME_STATS_SAMPLES in its source: 512, which its manual
+# describes as "the 1024 last requests" since the sliding average weighs about that many).
+SAMPLES = 512
+
+DEFAULTS = {
+    "enabled": False,
+    "seconds": 30.0,
+    "min_requests": 50,
+    "max_error_ratio": 0.02,
+    "max_latency_ratio": 1.5,
+    "min_latency_delta_ms": 50.0,
+    "max_latency_ms": 0.0,
+    "inconclusive": "fail",
+}
+NUMBERS = {"seconds": (1.0, 3600.0), "min_requests": (1, 1000000), "max_error_ratio": (0.0, 1.0),
+           "max_latency_ratio": (1.0, 100.0), "min_latency_delta_ms": (0.0, 60000.0), "max_latency_ms": (0.0, 600000.0)}
+CANARY_DEFAULTS = {"enabled": False, "weight": 10, "seconds": 60.0}
+
+
+def _number(value, name, low, high, problems, integer=False):
+    if isinstance(value, bool):
+        problems.append("%s must be a number, not %r" % (name, value))
+        return None
+    try:
+        number = int(value) if integer and float(value) == int(float(value)) else float(value)
+    except (TypeError, ValueError):
+        problems.append("%s must be a number, not %r" % (name, value))
+        return None
+    if not low <= number <= high:
+        problems.append("%s must be between %s and %s, not %s" % (name, low, high, value))
+        return None
+    return number
+
+
+def _flag(value, name, problems):
+    """true/false, also as typed on a command line (-e rolling_canary=true); None after a problem."""
+    try:
+        return boolean(value, strict=True)
+    except TypeError:
+        problems.append("%s must be true or false, not %r" % (name, value))
+        return None
+
+
+def settings(raw, canary=None, production=False):
+    """The validated ``rolling_analysis`` and canary settings: ({analysis}, {canary}); PlanError naming each problem.
+
+    ``raw``: the rolling_analysis mapping (unknown keys are refused: a typo must not switch a check off).
+    ``canary``: {enabled, weight, seconds} from rolling_canary, rolling_canary_weight, rolling_canary_seconds.
+    A canary turns the analysis on. ``inconclusive`` defaults to ``fail`` in production, ``warn`` elsewhere.
+    """
+    problems = []
+    raw = raw if raw is not None else {}
+    if not isinstance(raw, dict):
+        raise PlanError("rolling_analysis must be a mapping (e.g. {enabled: true, max_error_ratio: 0.02}), not %r"
+                        % (raw,))
+    unknown = sorted(set(raw) - set(DEFAULTS))
+    if unknown:
+        problems.append("rolling_analysis has no setting %s (it has %s)" % (
+            ", ".join(map(str, unknown)), ", ".join(sorted(DEFAULTS))))
+    out = dict(DEFAULTS, inconclusive="fail" if production else "warn")
+    for key, value in raw.items():
+        if key in NUMBERS:
+            low, high = NUMBERS[key]
+            found = _number(value, "rolling_analysis.%s" % key, low, high, problems, integer=key == "min_requests")
+            if found is not None:
+                out[key] = found
+        elif key == "enabled":
+            found = _flag(value, "rolling_analysis.enabled", problems)
+            if found is not None:
+                out[key] = found
+        elif key == "inconclusive":
+            if value not in ("fail", "warn"):
+                problems.append("rolling_analysis.inconclusive must be fail or warn, not %r" % (value,))
+            else:
+                out[key] = value
+    wanted = dict(CANARY_DEFAULTS, **dict((k, v) for k, v in (canary or {}).items() if v is not None))
+    wanted["enabled"] = bool(_flag(wanted["enabled"], "rolling_canary", problems))
+    weight = _number(wanted["weight"], "rolling_canary_weight", 1, 100, problems, integer=True)
+    seconds = _number(wanted["seconds"], "rolling_canary_seconds", 1, 3600, problems)
+    if problems:
+        raise PlanError("; ".join(problems))
+    canary_out = {"enabled": wanted["enabled"], "weight": int(weight), "seconds": float(seconds)}
+    if canary_out["enabled"]:
+        out["enabled"] = True
+    return out, canary_out
+
+
+def window_mean(avg_before, avg_after, count_before, count_after):
+    """The mean response time (ms) of the requests between two readings of HAProxy's moving average, or None.
+
+    HAProxy adds each request's time ``v`` to a sum ``S`` as ``S - S/N + v`` (N = 512) and shows ``S`` divided by
+    ``min(requests so far, N)``. After ``n`` requests of mean ``v``, ``S_after = S_before * r**n + v * N * (1 - r**n)``
+    with ``r = 1 - 1/N``; solved for ``v``. The shown averages are whole milliseconds: the error is about N/n ms
+    (about 7 ms for 75 requests).
+    """
+    n = count_after - count_before
+    if n <= 0:
+        return None
+    decay = (1.0 - 1.0 / SAMPLES) ** n
+    s_before = avg_before * min(max(count_before, 0), SAMPLES)
+    s_after = avg_after * min(count_after, SAMPLES)
+    return max((s_after - s_before * decay) / (SAMPLES * (1.0 - decay)), 0.0)
+
+
+def counters(row):
+    """The counters one reading keeps of a server (HAProxy's ``show stat`` columns)."""
+    row = row or {}
+    answers = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other")
+    requests = sum(int(row.get(key) or 0) for key in answers)
+    return {"requests": requests, "errors": int(row.get("hrsp_5xx") or 0),
+            "conn_errors": int(row.get("econ") or 0) + int(row.get("eresp") or 0), "rtime_ms": int(row.get("rtime") or 0)}
+
+
+def group_figures(before, after, servers):
+    """Requests, errors and response time of a group of servers over the window; None when none was read."""
+    found = [server for server in servers if server in before and server in after]
+    if not found:
+        return None
+    requests = errors = 0
+    weighted, timed = 0.0, 0
+    for server in found:
+        first, last = counters(before[server]), counters(after[server])
+        served = max(last["requests"] - first["requests"], 0)
+        # 5xx answers are among the requests served; a connection or response error got no answer at all.
+        unanswered = max(last["conn_errors"] - first["conn_errors"], 0)
+        requests += served + unanswered
+        errors += max(last["errors"] - first["errors"], 0) + unanswered
+        mean = window_mean(first["rtime_ms"], last["rtime_ms"], first["requests"], last["requests"])
+        if mean is not None:
+            weighted += mean * served
+            timed += served
+    return {"servers": found, "requests": requests, "errors": errors,
+            "error_ratio": (float(errors) / requests) if requests else None,
+            "latency_ms": (weighted / timed) if timed else None}
+
+
+def _result(metric, value, threshold, verdict, detail):
+    return {"metric": metric, "value": value, "threshold": threshold, "verdict": verdict, "detail": detail}
+
+
+def judge(before, after, new, baseline, config, seconds):
+    """The analysis of one window: {verdict: pass|fail|inconclusive, results: [...], new: {...}, baseline: {...}}.
+
+    ``before``/``after``: {server: show-stat row} read around the window; ``new``: the servers on the new release;
+    ``baseline``: those still on the old one. Each result names its metric, value, threshold and verdict.
+    """
+    mine = group_figures(before, after, new)
+    base = group_figures(before, after, baseline) if baseline else None
+    results = []
+    if mine is None:
+        results.append(_result("source", None, None, "inconclusive",
+                               "HAProxy gave no counters for %s" % ", ".join(new)))
+    elif mine["requests"] < config["min_requests"]:
+        results.append(_result("requests", mine["requests"], config["min_requests"], "inconclusive",
+                               "%d requests reached %s in %.0f s; the analysis needs at least %d"
+                               % (mine["requests"], ", ".join(new), seconds, config["min_requests"])))
+    else:
+        results.append(error_result(mine, base, config))
+        results.extend(latency_results(mine, base, config))
+    verdicts = [result["verdict"] for result in results]
+    verdict = "fail" if "fail" in verdicts else "inconclusive" if "inconclusive" in verdicts else "pass"
+    return {"verdict": verdict, "seconds": seconds, "results": results, "new": mine, "baseline": base}
+
+
+def error_result(mine, base, config):
+    base_ratio = (base or {}).get("error_ratio") or 0.0
+    threshold = base_ratio + config["max_error_ratio"]
+    ratio = mine["error_ratio"] or 0.0
+    detail = "%d of %d requests failed (%.2f%%) on the new release" % (mine["errors"], mine["requests"], 100 * ratio)
+    if base is not None and base.get("error_ratio") is not None:
+        detail += ", %.2f%% on the baseline" % (100 * base_ratio)
+    return _result("error_ratio", round(ratio, 4), round(threshold, 4), "fail" if ratio > threshold else "pass", detail)
+
+
+def latency_results(mine, base, config):
+    out = []
+    latency = mine["latency_ms"]
+    if latency is None:
+        return [_result("latency_ms", None, None, "inconclusive", "no response time for the new release")]
+    if config["max_latency_ms"]:
+        out.append(_result("latency_ms", round(latency, 1), config["max_latency_ms"],
+                           "fail" if latency > config["max_latency_ms"] else "pass",
+                           "mean response time %.0f ms on the new release" % latency))
+    base_latency = (base or {}).get("latency_ms")
+    if base is None or base_latency is None:
+        return out
+    bound = max(base_latency * config["max_latency_ratio"], base_latency + config["min_latency_delta_ms"])
+    out.append(_result("latency_vs_baseline", round(latency, 1), round(bound, 1),
+                       "fail" if latency > bound else "pass",
+                       "mean response time %.0f ms on the new release, %.0f ms on the baseline" % (
+                           latency, base_latency)))
+    return out
+
+
+def failure_text(analysis):
+    """One line naming what failed (metric, value, threshold), or why the analysis was inconclusive."""
+    bad = [result for result in analysis["results"] if result["verdict"] == analysis["verdict"]]
+    parts = []
+    for result in bad:
+        if result["threshold"] is None:
+            parts.append(result["detail"])
+        else:
+            parts.append("%s %s > %s (%s)" % (result["metric"], result["value"], result["threshold"], result["detail"]))
+    return "analysis %s: %s" % (analysis["verdict"], "; ".join(parts))
+
+
+def stops(analysis, config):
+    """Whether this analysis stops the rollout: a failure, or an inconclusive one under ``inconclusive: fail``."""
+    return analysis["verdict"] == "fail" or (analysis["verdict"] == "inconclusive" and config["inconclusive"] == "fail")

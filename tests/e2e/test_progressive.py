@@ -1,0 +1,88 @@
+"""Progressive delivery (#16): a canary by weight and the analysis of live traffic between batches, on the lab's
+HAProxy, with the request loop running. The lab's 5.0.0 fails 5 % of its pages and 5.1.0 answers 300 ms late; both
+pass every health gate."""
+import json
+
+from .conftest import Traffic, app_hosts, live_versions, lb_servers, on_host, playbook
+
+CANARY = ["-e", "rolling_canary=true", "-e", "rolling_canary_weight=50", "-e", "rolling_canary_seconds=10"]
+
+
+def deploy(version, *extra, changelog=None):
+    env = {"ANSIBLE_SHOW_CUSTOM_STATS": "1"}
+    if changelog:
+        env["CONVEYOR_CHANGELOG_PATH"] = changelog
+    return playbook("deploy.yml", "-e", "app_version=%s" % version, *extra, env=env)
+
+
+def fleet_version():
+    versions = set(live_versions().values())
+    assert len(versions) == 1, versions
+    return versions.pop()
+
+
+def weights():
+    """{server: current weight} of the sample backend (column srv_uweight of `show servers state`)."""
+    text = on_host("lb", "python3 -c \"import socket; s = socket.socket(socket.AF_UNIX); "
+                         "s.connect('/run/haproxy/admin.sock'); s.sendall(b'show servers state sample\\n'); "
+                         "print(s.makefile().read())\"")
+    return {line.split()[3]: line.split()[7] for line in text.splitlines() if line[:1].isdigit() and len(line.split()) > 7}
+
+
+def assert_back_in_full(before):
+    assert fleet_version() == before
+    assert all(state == ("2", "0") for state in lb_servers().values()), lb_servers()
+    assert set(weights().values()) == {"100"}, weights()
+    for host in app_hosts():
+        assert on_host(host, "test -e /opt/sample/.conveyor/deploy.lock && echo held") == "", host
+
+
+def test_an_erroring_build_is_stopped_at_the_canary_and_its_failures_stay_within_the_canary_share():
+    before = fleet_version()
+    with Traffic() as traffic:
+        result = deploy("5.0.0", *CANARY)
+    summary = traffic.summary
+    print("erroring canary: %d of %d requests failed (%s)" % (summary["failed"], summary["sent"], summary["reasons"]))
+    assert result.rc != 0, result.output[-3000:]
+    assert "Canary: app01 rejoins at 50% of its weight for 10 s" in result.output
+    assert "analysis fail: error_ratio" in result.output and "> 0.02" in result.output, result.output[-3000:]
+    assert "app01 rolled_back (switched back: the analysis of its batch failed)" in result.output
+    assert "app02 not_started" in result.output
+    assert_back_in_full(before)
+    # Only the canary served 5.0.0, at half its weight (a seventh of the traffic with 4 hosts), for about 10 s,
+    # and one answer in 20 fails: some failures, and far fewer than 1 % of the requests.
+    assert set(summary["reasons"]) <= {"HTTP 500"}, summary
+    assert 0 < summary["failed"] < 0.01 * summary["sent"], summary
+
+
+def test_a_slow_build_is_stopped_by_the_response_time_against_the_baseline():
+    before = fleet_version()
+    with Traffic():
+        result = deploy("5.1.0", *CANARY)
+    assert result.rc != 0, result.output[-3000:]
+    assert "analysis fail: latency_vs_baseline" in result.output, result.output[-3000:]
+    line = [text for text in result.output.splitlines() if "analysis fail: latency_vs_baseline" in text][0]
+    print(line)
+    assert "mean response time" in line and "on the baseline" in line
+    assert_back_in_full(before)
+
+
+def test_a_healthy_release_passes_the_canary_and_every_analysis_and_they_are_recorded(tmp_path):
+    target = "2.0.0" if fleet_version() != "2.0.0" else "1.1.0"
+    log = str(tmp_path / "changelog.jsonl")
+    with Traffic() as traffic:
+        result = deploy(target, *CANARY, "-e", '{"rolling_analysis": {"seconds": 4, "min_requests": 30}}',
+                        changelog=log)
+    assert result.rc == 0, result.output[-3000:]
+    assert traffic.summary["failed"] == 0, traffic.summary
+    assert fleet_version() == target and set(weights().values()) == {"100"}, weights()
+    assert result.output.count("analysis pass: error_ratio") >= 2, result.output[-3000:]
+    with open(log) as handle:
+        record = [json.loads(line) for line in handle][-1]
+    analyses = record["analysis"]
+    assert [entry["batch"] for entry in analyses] == list(range(1, len(analyses) + 1))
+    assert analyses[0]["canary"] is True and analyses[0]["verdict"] == "pass"
+    assert analyses[0]["new"]["servers"] == ["app01"] and analyses[0]["new"]["requests"] >= 30
+    assert {r["metric"] for r in analyses[0]["results"]} >= {"error_ratio", "latency_vs_baseline"}
+    # set_stats publishes the same figures (conveyor_deploy.analysis).
+    assert '"analysis": [' in result.output and '"metric": "error_ratio"' in result.output
