@@ -10,6 +10,8 @@ version (only the ``/`` page names it), or ``healthz`` (its health endpoint is
 ``/healthz``; ``/health``, which the lab's HAProxy checks, answers 404), or ``hang`` (it
 accepts connections and never answers one), or ``schema`` (healthy only once the shared database's schema
 is 2: its ``bin/migrate`` brings it), or ``errors`` (healthy, but every 20th request of ``/`` or ``/version`` answers 500: 5 %),
+or ``errors-after:N`` (every 5th page fails from N seconds after it started: a release that degrades after the
+rollout),
 or ``slow`` (healthy, but ``/`` and ``/version`` answer 300 ms late). The last two pass every health gate: only an analysis of
 the live traffic (docs/progressive-delivery.md) stops them. ``SIGHUP`` makes it re-execute itself from its
 command line, as the lab's reload strategy (ExecReload) asks.
@@ -44,12 +46,18 @@ PAGES_LOCK = threading.Lock()
 
 
 def page_fails():
-    """``errors`` builds: every 20th page request fails (exactly 5 %, whatever the request rate)."""
-    if BEHAVIOUR != "errors":
+    """``errors`` builds: every 20th page request fails (exactly 5 %, whatever the request rate); ``errors-after:N``
+    builds: every 5th (20 %) from N seconds after they started."""
+    every = 20
+    if BEHAVIOUR.startswith("errors-after:"):
+        if time.time() - STARTED < float(BEHAVIOUR.split(":", 1)[1]):
+            return False
+        every = 5
+    elif BEHAVIOUR != "errors":
         return False
     with PAGES_LOCK:
         PAGES["served"] += 1
-        return PAGES["served"] % 20 == 0
+        return PAGES["served"] % every == 0
 
 
 def schema_version():

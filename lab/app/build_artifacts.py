@@ -37,6 +37,8 @@ VERSIONS = {
     # Healthy at /health, but 5 % of the pages fail, or every page is 300 ms late: only an analysis catches them.
     "5.0.0": "errors",
     "5.1.0": "slow",
+    # Degrades after the rollout: 20 % of its pages fail from 20 s after it started (the watch catches it).
+    "5.2.0": "errors-after:20",
     # Needs database schema 2 (lab/app/migrate.py, run as bin/migrate, brings it); its migration cannot be undone.
     "4.0.0": "schema",
     # Its migration fails (and prints the app's secret key, which must never be shown).

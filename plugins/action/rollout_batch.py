@@ -192,6 +192,10 @@ class ActionModule(ActionBase):
                     earlier = _rollout.batch_records(run, hostvars, args["record_var"], earlier_hosts(batches, index))
                     restore = self.analyse(run, task_vars, record, (index, batches, earlier), back, answer["observed"],
                                            restore)
+        if (index == len(batches) and not record["stop"] and args["direction"] == "forward" and run["kind"] == "deploy"
+                and (run["policy"].get("analysis") or {}).get("watch_seconds") and run["lb"].get("enabled")
+                and not self._task.check_mode):
+            self.watch(run, task_vars, hostvars, args, record, (index, batches))
         hooks = (run.get("hooks") or {}).get("after_batch")
         if hooks and args["direction"] == "forward" and not self._task.check_mode:
             problem = _rollout.run_controller_hooks(hooks, "after_batch", run, {
@@ -228,6 +232,38 @@ class ActionModule(ActionBase):
                 record.update(stop=True, error="restoring the canary's weight: %s" % answer.get("msg"))
                 out.update(stop=True, error=record["error"])
         return out
+
+    def watch(self, run, task_vars, hostvars, args, record, where):
+        """After the last batch: the analysis goes on for rolling_watch_seconds over every server on the new release;
+        a breach stops the run and the whole fleet goes back (whatever the failure policy)."""
+        index, batches = where
+        config = run["policy"]["analysis"]
+        earlier = _rollout.batch_records(run, hostvars, args["record_var"], earlier_hosts(batches, index))
+        rows = dict(_rollout.rows_of(earlier))
+        rows.update(record["hosts"])
+        on_new = [host for host in run["hosts"] if (rows.get(host) or {}).get("outcome") == "deployed"
+                  or (host in run["moves"] and host not in run["work"] and not run["aborted"])]
+        seconds = float(config["watch_seconds"])
+        _runinfo.say(display, "Watching the live traffic of %s for %.0f s after the last batch"
+                     % (", ".join(on_new), seconds))
+        answer = self.lb_call(run, [], "enabled", task_vars, observe=seconds)
+        if answer.get("failed") or not answer.get("observed"):
+            found = {"verdict": "inconclusive", "seconds": seconds, "new": None, "baseline": None,
+                     "results": [{"metric": "source", "value": None, "threshold": None, "verdict": "inconclusive",
+                                  "detail": "the load balancer did not answer: %s" % answer.get("msg")}]}
+        else:
+            reference = _analysis.reference_of([r.get("analysis") for r in earlier] + [record.get("analysis")])
+            found = _analysis.judge(answer["observed"].get("before") or {}, answer["observed"].get("after") or {},
+                                    [run["moves"][host]["lb_name"] for host in on_new], [], config, seconds,
+                                    reference)
+        found.update(batch=index, watch=True)
+        record["watch"] = found
+        text = _analysis.failure_text(found) if found["verdict"] != "pass" else "analysis pass"
+        _runinfo.say(display, "Watch after the last batch: %s" % text)
+        if _analysis.stops(found, config):
+            record.update(stop=True, error="watch after the last batch: %s" % text)
+            for row in record["hosts"].values():
+                row["watch_failed"] = True
 
     @staticmethod
     def window_of(run, args, index, record):

@@ -71,6 +71,7 @@ ARGUMENT_SPEC = {
     # rolling_analysis, and the canary (rolling_canary, rolling_canary_weight, rolling_canary_seconds).
     "analysis": {"type": "raw", "default": {}},
     "canary": {"type": "dict", "default": {}},
+    "watch_seconds": {"type": "raw", "default": 0},
 }
 
 
@@ -128,11 +129,12 @@ def analysis_problems(args):
     """What is wrong with rolling_analysis and the canary settings (none for a rollback)."""
     try:
         analysis, canary = _analysis.settings(args.get("analysis"), args.get("canary"),
-                                              bool(args["inputs"].get("is_production")))
+                                              bool(args["inputs"].get("is_production")), args.get("watch_seconds"))
     except _rollout.PlanError as exc:
         return [str(exc)]
-    if analysis["enabled"] and not args["lb"].get("enabled"):
-        what = "rolling_canary" if canary["enabled"] else "rolling_analysis.enabled"
+    if (analysis["enabled"] or analysis["watch_seconds"]) and not args["lb"].get("enabled"):
+        what = ("rolling_canary" if canary["enabled"] else "rolling_analysis.enabled" if analysis["enabled"]
+                else "rolling_watch_seconds")
         return ["%s is on, but the app has no load balancer to read the traffic from (no lb group, or app_lb_enabled "
                 "is false): turn it off, or add the load balancer" % what]
     return []
@@ -141,12 +143,13 @@ def analysis_problems(args):
 def bake_bound(args):
     """The longest a batch waits after its re-enable: the bake, or the analysis window when that is longer."""
     try:
-        analysis, canary = _analysis.settings(args.get("analysis"), args.get("canary"))
+        analysis, canary = _analysis.settings(args.get("analysis"), args.get("canary"), watch=args.get("watch_seconds"))
     except _rollout.PlanError:
         return args["bake_seconds"]
-    if args["kind"] != "deploy" or not analysis["enabled"]:
+    if args["kind"] != "deploy":
         return args["bake_seconds"]
-    return max(args["bake_seconds"], analysis["seconds"], canary["seconds"] if canary["enabled"] else 0)
+    window = max(analysis["seconds"], canary["seconds"] if canary["enabled"] else 0) if analysis["enabled"] else 0
+    return max(args["bake_seconds"], window + analysis["watch_seconds"])
 
 
 def batch_count(args, hosts):
@@ -222,7 +225,7 @@ def plan(args, hosts, extra_vars, run_id=None, now=None):
                            release_id=release_id, lb=lb, reason=args.get("reason"), now=now)
     run["policy"]["analysis"], run["policy"]["canary"] = _analysis.settings(
         args.get("analysis") if kind == "deploy" else {}, args.get("canary") if kind == "deploy" else {},
-        bool(args["inputs"].get("is_production")))
+        bool(args["inputs"].get("is_production")), args.get("watch_seconds") if kind == "deploy" else 0)
     run["policy"]["smoke_proof"] = {}
     smoke = args.get("smoke") or {}
     if not run["policy"]["smoke_url"] and smoke.get("lb_url"):

@@ -62,6 +62,9 @@ def report(run, hostvars, now, smoke=None):
     if analyses:
         # Every analysis of the run (batch, verdict, each metric's value and threshold): set_stats and the change log.
         found["analysis"] = sorted(analyses, key=lambda item: item.get("batch") or 0)
+    watched = [r["watch"] for r in records if r.get("watch")]
+    if watched:
+        found["watch"] = watched[-1]
     return found, failed, message
 
 

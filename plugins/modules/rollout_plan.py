@@ -97,6 +97,10 @@ options:
       - The canary (C(enabled), C(weight) in percent of the server's weight, C(seconds)). It turns the analysis on.
     type: dict
     default: {}
+  watch_seconds:
+    description: How long the analysis goes on over the whole fleet after the last batch (0 for none).
+    type: raw
+    default: 0
   fleet_size:
     description: How many backends the load balancer has (a run limited to some hosts counts the others as serving).
     type: int

@@ -68,12 +68,13 @@ def _flag(value, name, problems):
         return None
 
 
-def settings(raw, canary=None, production=False):
+def settings(raw, canary=None, production=False, watch=0):
     """The validated ``rolling_analysis`` and canary settings: ({analysis}, {canary}); PlanError naming each problem.
 
     ``raw``: the rolling_analysis mapping (unknown keys are refused: a typo must not switch a check off).
     ``canary``: {enabled, weight, seconds} from rolling_canary, rolling_canary_weight, rolling_canary_seconds.
     A canary turns the analysis on. ``inconclusive`` defaults to ``fail`` in production, ``warn`` elsewhere.
+    ``watch``: rolling_watch_seconds, kept as ``watch_seconds`` (the same thresholds judge the watch).
     """
     problems = []
     raw = raw if raw is not None else {}
@@ -104,6 +105,7 @@ def settings(raw, canary=None, production=False):
     wanted["enabled"] = bool(_flag(wanted["enabled"], "rolling_canary", problems))
     weight = _number(wanted["weight"], "rolling_canary_weight", 1, 100, problems, integer=True)
     seconds = _number(wanted["seconds"], "rolling_canary_seconds", 1, 3600, problems)
+    out["watch_seconds"] = _number(watch or 0, "rolling_watch_seconds", 0, 86400, problems) or 0.0
     if problems:
         raise PlanError("; ".join(problems))
     canary_out = {"enabled": wanted["enabled"], "weight": int(weight), "seconds": float(seconds)}
@@ -165,14 +167,19 @@ def _result(metric, value, threshold, verdict, detail):
     return {"metric": metric, "value": value, "threshold": threshold, "verdict": verdict, "detail": detail}
 
 
-def judge(before, after, new, baseline, config, seconds):
+def judge(before, after, new, baseline, config, seconds, reference=None):
     """The analysis of one window: {verdict: pass|fail|inconclusive, results: [...], new: {...}, baseline: {...}}.
 
     ``before``/``after``: {server: show-stat row} read around the window; ``new``: the servers on the new release;
     ``baseline``: those still on the old one. Each result names its metric, value, threshold and verdict.
+    ``reference``: figures of the old release measured earlier in the run, compared with when no server is left on
+    it (the watch after the last batch); its error ratio is not used, since errors then may have other causes.
     """
     mine = group_figures(before, after, new)
     base = group_figures(before, after, baseline) if baseline else None
+    if base is None and reference and reference.get("latency_ms") is not None:
+        base = {"servers": [], "requests": 0, "errors": 0, "error_ratio": None, "latency_ms": reference["latency_ms"],
+                "reference": True}
     results = []
     if mine is None:
         results.append(_result("source", None, None, "inconclusive",
@@ -196,6 +203,8 @@ def error_result(mine, base, config):
     detail = "%d of %d requests failed (%.2f%%) on the new release" % (mine["errors"], mine["requests"], 100 * ratio)
     if base is not None and base.get("error_ratio") is not None:
         detail += ", %.2f%% on the baseline" % (100 * base_ratio)
+    elif base is None or base.get("reference"):
+        detail += " (no server left on the old release to compare with)"
     return _result("error_ratio", round(ratio, 4), round(threshold, 4), "fail" if ratio > threshold else "pass", detail)
 
 
@@ -214,9 +223,18 @@ def latency_results(mine, base, config):
     bound = max(base_latency * config["max_latency_ratio"], base_latency + config["min_latency_delta_ms"])
     out.append(_result("latency_vs_baseline", round(latency, 1), round(bound, 1),
                        "fail" if latency > bound else "pass",
-                       "mean response time %.0f ms on the new release, %.0f ms on the baseline" % (
-                           latency, base_latency)))
+                       "mean response time %.0f ms on the new release, %.0f ms on the baseline%s" % (
+                           latency, base_latency, " measured earlier in the run" if base.get("reference") else "")))
     return out
+
+
+def reference_of(analyses):
+    """The old release's figures from the run's first analysis that had a baseline, or None."""
+    for analysis in analyses or []:
+        base = (analysis or {}).get("baseline")
+        if base and not base.get("reference") and base.get("latency_ms") is not None:
+            return base
+    return None
 
 
 def failure_text(analysis):

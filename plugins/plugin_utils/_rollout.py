@@ -561,7 +561,7 @@ def judge_batch(run, hosts, moving, cutover_results, labels, drain=None, enable=
 BATCH_VAR, RECOVER_VAR = "__rolling_batch", "__rolling_recover"
 # What a record keeps when it rides along in a later record's ``earlier``: what the readers of records use.
 RECORD_KEYS = ("index", "batches", "direction", "run_id", "hosts", "stop", "error", "closed", "next_drain",
-               "served_before", "served_after", "analysis")
+               "served_before", "served_after", "analysis", "watch")
 
 
 def slim(record):
@@ -720,10 +720,13 @@ def recovery(run, rows, closed=""):
     """
     if run["kind"] != "deploy" or closed or no_way_back(run):
         return [], []
-    # A batch whose analysis failed (a canary) goes back whatever the failure policy says, like a failed gate.
+    # A batch whose analysis failed (a canary) goes back whatever the failure policy says, like a failed gate; after
+    # a failed watch (the last batch's rows say so) the whole fleet does.
     analysed_out = [host for host in run["work"] if rows.get(host, {}).get("analysis_failed")]
-    fleet = run["policy"]["failure_policy"] == "rollback_fleet"
-    if not analysed_out and not (fleet and deploy_failed(run, rows)):
+    fleet = run["policy"]["failure_policy"] == "rollback_fleet" or any(
+        (rows.get(host) or {}).get("watch_failed") for host in run["work"])
+    watched_out = any((rows.get(host) or {}).get("watch_failed") for host in run["work"])
+    if not analysed_out and not watched_out and not (fleet and deploy_failed(run, rows)):
         return [], []
     hosts = [host for host in run["work"] if rows.get(host, {}).get("outcome") == "deployed"
              and run["moves"][host]["back"]["release_id"] and (fleet or host in analysed_out)]

@@ -86,3 +86,16 @@ def test_a_healthy_release_passes_the_canary_and_every_analysis_and_they_are_rec
     assert {r["metric"] for r in analyses[0]["results"]} >= {"error_ratio", "latency_vs_baseline"}
     # set_stats publishes the same figures (conveyor_deploy.analysis).
     assert '"analysis": [' in result.output and '"metric": "error_ratio"' in result.output
+
+
+def test_the_watch_catches_a_release_that_degrades_after_the_last_batch_and_rolls_the_fleet_back():
+    before = fleet_version()
+    with Traffic() as traffic:
+        # 5.2.0 passes every gate and fails 20 % of its pages from 20 s after it started.
+        result = deploy("5.2.0", "-e", "rolling_watch_seconds=30")
+    print("degrading release: %d of %d requests failed" % (traffic.summary["failed"], traffic.summary["sent"]))
+    assert result.rc != 0, result.output[-3000:]
+    assert "Watching the live traffic of app01, app02, app03, app04 for 30 s after the last batch" in result.output
+    assert "watch after the last batch: analysis fail: error_ratio" in result.output, result.output[-3000:]
+    assert "The fleet was rolled back to its previous release." in result.output
+    assert_back_in_full(before)

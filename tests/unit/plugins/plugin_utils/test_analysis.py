@@ -111,3 +111,25 @@ def test_a_canary_turns_the_analysis_on_and_command_line_strings_are_understood(
     assert analysis["enabled"] and analysis["min_requests"] == 30 and analysis["inconclusive"] == "warn"
     assert canary == {"enabled": True, "weight": 25, "seconds": 15.0}
     assert not _analysis.settings(None)[0]["enabled"]
+
+
+def test_the_watch_compares_with_the_old_release_measured_earlier_and_an_absolute_error_bound():
+    before, after = window(95, 5, new_rtime=(2, 2))
+    found = _analysis.judge(before, after, ["app01"], [], CONFIG, 20)
+    assert found["verdict"] == "fail" and "no server left on the old release" in found["results"][0]["detail"]
+    samples = _analysis.SAMPLES
+    total = 2.0 * samples
+    for dummy in range(100):
+        total = total - total / samples + 302
+    before, after = window(100, 0, new_rtime=(2, int(total / samples)))
+    assert _analysis.judge(before, after, ["app01"], [], CONFIG, 20)["verdict"] == "pass"
+    reference = _analysis.reference_of([None, {"baseline": None}, {"baseline": {"latency_ms": 2.0, "error_ratio": 0.0}}])
+    slow = _analysis.judge(before, after, ["app01"], [], CONFIG, 20, reference)
+    assert slow["verdict"] == "fail"
+    assert "on the baseline measured earlier in the run" in _analysis.failure_text(slow)
+
+
+def test_watch_seconds_are_checked_with_the_other_settings():
+    assert _analysis.settings({}, watch="30")[0]["watch_seconds"] == 30.0
+    with pytest.raises(PlanError, match="rolling_watch_seconds must be between 0 and 86400"):
+        _analysis.settings({}, watch=-1)

@@ -481,3 +481,13 @@ def test_a_canary_switched_back_after_its_analysis_is_named_so_in_rows_and_verdi
     failed, message = _rollout.verdict(run, final, ["analysis fail: error_ratio 0.05 > 0.02"])
     assert failed and "analysis fail: error_ratio 0.05 > 0.02." in message
     assert message.endswith("The hosts whose analysis failed were switched back to their previous release.")
+
+
+def test_a_failed_watch_sends_the_whole_fleet_back_whatever_the_failure_policy():
+    halt = deploy_run(policy={"failure_policy": "halt"})
+    rows = dict(record(halt, {"app01": "deployed", "app02": "deployed"}, 1)["hosts"],
+                **record(halt, {"app03": "deployed", "app04": "deployed"}, 2)["hosts"])
+    assert _rollout.recovery(halt, rows)[0] == []
+    for host in ("app03", "app04"):
+        rows[host]["watch_failed"] = True
+    assert _rollout.recovery(halt, rows)[0] == ["app01", "app02", "app03", "app04"]
