@@ -72,6 +72,11 @@ ARGUMENT_SPEC = {
     "analysis": {"type": "raw", "default": {}},
     "canary": {"type": "dict", "default": {}},
     "watch_seconds": {"type": "raw", "default": 0},
+    # rolling_emergency and its reason: no canary, analysis, watch, bake or window (the reason overrides it).
+    "emergency": {"type": "dict", "default": {}, "options": {
+        "enabled": {"type": "bool", "default": False},
+        "reason": {"type": "str", "default": ""},
+    }},
 }
 
 
@@ -98,6 +103,11 @@ def input_problems(args, hosts=()):
         found.append("%s_lb_host '%s' is not in the inventory: add it to the lb group" % (prefix, args["lb"].get("host")))
     if kind == "deploy":
         found += analysis_problems(args)
+        emergency = args.get("emergency") or {}
+        if emergency.get("enabled") and not (emergency.get("reason") or "").strip():
+            found.append('rolling_emergency is on without a reason: give -e emergency_reason="..." (it is recorded in '
+                         'the change log and announced)')
+        found += _inputs.text_problems({"emergency_reason": emergency.get("reason")})
         found += _inputs.maintenance_problems(inputs.get("migrate_maintenance") or "",
                                               (args.get("migrate") or {}).get("command") or "",
                                               bool(args["lb"].get("enabled")))
@@ -226,6 +236,13 @@ def plan(args, hosts, extra_vars, run_id=None, now=None):
     run["policy"]["analysis"], run["policy"]["canary"] = _analysis.settings(
         args.get("analysis") if kind == "deploy" else {}, args.get("canary") if kind == "deploy" else {},
         bool(args["inputs"].get("is_production")), args.get("watch_seconds") if kind == "deploy" else 0)
+    emergency = args.get("emergency") or {}
+    run["emergency"] = (emergency.get("reason") or "").strip() if kind == "deploy" and emergency.get("enabled") else ""
+    if run["emergency"]:
+        # The emergency path: the lock, the drain, the gate and the automatic revert stay; nothing waits.
+        run["policy"]["analysis"].update(enabled=False, watch_seconds=0.0)
+        run["policy"]["canary"]["enabled"] = False
+        run["policy"]["bake_seconds"] = 0
     run["policy"]["smoke_proof"] = {}
     smoke = args.get("smoke") or {}
     if not run["policy"]["smoke_url"] and smoke.get("lb_url"):

@@ -278,7 +278,7 @@ class RunRecorder(object):
             record["phases_s"] = summary["phases_s"]
         # The migration (where, outcome, duration, whether it can be undone), a rollback's override past one, and
         # the analyses between batches (each metric's value, threshold and verdict).
-        for key in ("migration", "past_migration", "analysis", "watch"):
+        for key in ("migration", "past_migration", "analysis", "watch", "emergency"):
             if summary.get(key):
                 record[key] = summary[key]
         if record["kind"] == "maintenance" and summary:

@@ -20,9 +20,9 @@ description:
     C(conveyor_notify_slack_url) and C(conveyor_notify_token), which may be vaulted.
   - Runs that use none of the collection's roles or modules send nothing.
   - Every event has a severity - C(info) (started, batch done, a run that succeeded), C(warning) (a manual rollback
-    that succeeded) or C(critical) (a host failed, an automatic rollback, a failed run). Who gets what is
-    configuration - the inventory variable C(conveyor_notify_routes) gives each endpoint (C(generic), C(slack)) the
-    C(events) and C(severities) it takes, for example failures to the on-call hook and everything to a channel.
+    that succeeded, and every event of an emergency deploy, which names its reason) or C(critical) (a host failed,
+    an automatic rollback, a failed run). Who gets what is configuration - the inventory variable
+    C(conveyor_notify_routes) gives each endpoint (C(generic), C(slack)) the C(events) and C(severities) it takes, for example failures to the on-call hook and everything to a channel.
   - The support contacts the inventory names in C(env_contacts) (C(on_call), C(escalation), C(owner), any other role)
     are named in every critical notification, in its text and as C(contacts) in the generic payload.
   - Enable it with C(callbacks_enabled = conveyor.deploy.notify) in ansible.cfg or E(ANSIBLE_CALLBACKS_ENABLED).
@@ -134,12 +134,12 @@ SEVERITIES = ("info", "warning", "critical")
 SINKS = ("generic", "slack")
 
 
-def severity_of(event, outcome=None, kind=None):
-    """How urgent an event is: a failure or an automatic rollback is critical; a manual rollback that worked, a
-    warning; the rest, information."""
+def severity_of(event, outcome=None, kind=None, emergency=False):
+    """How urgent an event is: a failure or an automatic rollback is critical; a manual rollback that worked, or
+    any event of an emergency deploy, a warning; the rest, information."""
     if event in ("host_failed", "auto_rollback") or (event == "ended" and outcome == "failed"):
         return "critical"
-    if event == "ended" and kind == "rollback":
+    if (event == "ended" and kind == "rollback") or emergency:
         return "warning"
     return "info"
 
@@ -328,7 +328,10 @@ class CallbackModule(CallbackBase):
         if self.dispatcher is None or event not in self.events:
             return
         context = self.run["context"]
-        severity = severity_of(event, details.get("outcome"), self.run["kind"])
+        severity = severity_of(event, details.get("outcome"), self.run["kind"],
+                               bool(context.get("emergency")) and self.run["kind"] == "deploy")
+        if context.get("emergency") and self.run["kind"] == "deploy":
+            details = dict(details, emergency=context["emergency"])
         if severity == "critical" and context.get("contacts"):
             # Whoever reads a failure learns whom to call.
             text = "%s %s" % (text, _runinfo.contacts_line(context["contacts"]))
@@ -373,6 +376,11 @@ class CallbackModule(CallbackBase):
             return
         self.run["announced"] = True
         verb = "manual rollback" if self.run["kind"] == "rollback" else self.run["kind"]
+        emergency = self.run["context"].get("emergency") if self.run["kind"] == "deploy" else None
+        if emergency:
+            who = _rollout.actor(self.run["extra"])
+            self._send("started", "EMERGENCY %s started by %s: %s" % (self._describe(), who, emergency))
+            return
         self._send("started", "%s started by %s (%s)" % (self._describe(), _rollout.actor(self.run["extra"]), verb))
 
     def v2_runner_on_ok(self, result):

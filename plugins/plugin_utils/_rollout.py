@@ -497,8 +497,11 @@ def _announce(run):
         rejoin = " %s out of the load balancer's rotation when the run started: %s put back by %s batch." % (
             ", ".join(back), "it is" if len(back) == 1 else "they are", "its" if len(back) == 1 else "their") \
             if back else ""
-        return "Release %s (%s) staged on %d host(s); batches of %s host(s), at least %d serving throughout.%s" % (
-            run["release_id"], run["version"], len(run["work"]), sizes, run["policy"]["required_serving"], rejoin)
+        emergency = (" EMERGENCY (%s): no canary, analysis, watch, bake or window; the lock, the drain, the health "
+                     "gate and the automatic revert stay." % run["emergency"]) if run.get("emergency") else ""
+        return "Release %s (%s) staged on %d host(s); batches of %s host(s), at least %d serving throughout.%s%s" % (
+            run["release_id"], run["version"], len(run["work"]), sizes, run["policy"]["required_serving"], rejoin,
+            emergency)
     targets = sorted(set(run["moves"][host]["to"]["version"] for host in run["work"]))
     return "Rolling back %d host(s) to %s in batches of %s host(s), at least %d serving throughout." % (
         len(run["work"]), ", ".join(targets), sizes, run["policy"]["required_serving"])
@@ -829,6 +832,8 @@ def summary(run, rows, failed, now, lb_served=None, smoke=None):
     }
     if run.get("takeovers"):
         found["takeovers"] = run["takeovers"]
+    if run.get("emergency"):
+        found["emergency"] = run["emergency"]
     migration = run.get("migration") or {}
     if migration.get("host"):
         found["migration"] = {key: migration.get(key) for key in ("host", "outcome", "rc", "duration_s", "irreversible",
@@ -842,8 +847,8 @@ def summary(run, rows, failed, now, lb_served=None, smoke=None):
 
 
 def summary_lines(found):
-    head = "%s %s (%s): %s; prepare %s s, rollout %s s" % (
-        "Release" if found["kind"] == "deploy" else "Rollback", found["release_id"], found["version"] or "-",
+    head = "%s%s %s (%s): %s; prepare %s s, rollout %s s" % (
+        "EMERGENCY " if found.get("emergency") else "", "Release" if found["kind"] == "deploy" else "Rollback", found["release_id"], found["version"] or "-",
         "FAILED" if found["failed"] else "OK", found["phases_s"]["prepare"], found["phases_s"]["rollout"])
     if found.get("requests_served") is not None:
         head += ", %s requests served meanwhile" % found["requests_served"]

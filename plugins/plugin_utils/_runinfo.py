@@ -159,7 +159,7 @@ def contacts_line(contacts):
 
 
 def play_context(variables):
-    """{application, environment, version} from a play's variables.
+    """{application, environment, version, contacts, emergency} from a play's variables.
 
     Only plain values are taken: templates are not rendered here, and vaulted values never read.
     """
@@ -174,6 +174,11 @@ def play_context(variables):
     contacts = contacts_of(variables.get("env_contacts"))
     if contacts:
         found["contacts"] = contacts
+    reason = _plain(variables.get("emergency_reason"))
+    flag = variables.get("emergency")
+    if reason and (flag is True or str(_plain(flag)).lower() in ("true", "yes", "1", "on")):
+        # -e emergency=true -e emergency_reason=...: the run is announced as an emergency.
+        found["emergency"] = reason
     return found
 
 

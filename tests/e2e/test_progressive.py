@@ -99,3 +99,30 @@ def test_the_watch_catches_a_release_that_degrades_after_the_last_batch_and_roll
     assert "watch after the last batch: analysis fail: error_ratio" in result.output, result.output[-3000:]
     assert "The fleet was rolled back to its previous release." in result.output
     assert_back_in_full(before)
+
+
+def test_an_emergency_skips_the_canary_the_bake_and_a_closed_window_and_is_recorded_as_one(tmp_path):
+    import datetime
+    now = datetime.datetime.now(datetime.timezone.utc)
+    freeze = {"timezone": "UTC", "freezes": [{"name": "incident", "reason": "incident review",
+                                              "start": (now - datetime.timedelta(hours=1)).isoformat(timespec="minutes"),
+                                              "end": (now + datetime.timedelta(hours=1)).isoformat(timespec="minutes")}]}
+    target = "2.0.0" if fleet_version() != "2.0.0" else "1.1.0"
+    settings = ["-e", json.dumps({"deploy_windows": freeze, "rolling_bake_seconds": 20})] + CANARY
+    refused = deploy(target, "-e", "emergency=true", *settings)
+    assert refused.rc != 0 and "rolling_emergency is on without a reason" in refused.output, refused.output[-2000:]
+    log = str(tmp_path / "changelog.jsonl")
+    with Traffic() as traffic:
+        result = deploy(target, "-e", '{"emergency": true, "emergency_reason": "CVE-2026-1234 hotfix"}', *settings,
+                        changelog=log)
+    assert result.rc == 0, result.output[-3000:]
+    assert traffic.summary["failed"] == 0, traffic.summary
+    assert "EMERGENCY (CVE-2026-1234 hotfix): no canary, analysis, watch, bake or window" in result.output
+    assert "overridden: emergency: CVE-2026-1234 hotfix" in result.output
+    assert "Canary:" not in result.output and "Baking" not in result.output
+    assert "EMERGENCY Release " in result.output
+    assert fleet_version() == target
+    with open(log) as handle:
+        record = [json.loads(line) for line in handle][-1]
+    assert record["emergency"] == "CVE-2026-1234 hotfix" and record["outcome"] == "succeeded"
+    assert record["window"]["overridden"] is True

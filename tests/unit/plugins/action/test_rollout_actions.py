@@ -39,11 +39,31 @@ def test_plan_names_the_deploy_and_its_release():
     ({"lb": {"enabled": True, "host": "lb9"}, "inputs": {"artifact_url": "/a", "lb_host_known": False}},
      "rolling_lb_host 'lb9' is not in the inventory"),
     ({"kind": "rollback", "inputs": {"is_production": True}}, 'give -e rollback_reason="..."'),
+    ({"emergency": {"enabled": True, "reason": " "}}, 'rolling_emergency is on without a reason: give -e emergency_reason'),
+    ({"emergency": {"enabled": True, "reason": "fix\nInjected: line"}}, "emergency_reason contains a control character"),
+    ({"canary": {"enabled": True}}, "rolling_canary is on, but the app has no load balancer"),
+    ({"analysis": {"max_eror_ratio": 0.1}, "lb": {"enabled": True, "host": "lb01"}},
+     "rolling_analysis has no setting max_eror_ratio"),
+    ({"watch_seconds": 30}, "rolling_watch_seconds is on, but the app has no load balancer"),
 ])
 def test_plan_refuses_bad_inputs_naming_the_variable(extra, text):
     with pytest.raises(_rollout.PlanError) as caught:
         rollout_plan.plan(plan_args(**extra), ["app01"], {}, run_id="RUN")
     assert text in str(caught.value)
+
+
+def test_an_emergency_skips_canary_analysis_watch_and_bake_and_says_so():
+    lb = {"enabled": True, "host": "lb01", "backend": "shop"}
+    args = plan_args(lb=lb, bake_seconds=30, canary={"enabled": True}, watch_seconds=60,
+                     emergency={"enabled": True, "reason": "CVE-2026-1234 hotfix"})
+    run = rollout_plan.plan(args, ["app01", "app02"], {}, run_id="RUN", now=T0)
+    assert run["emergency"] == "CVE-2026-1234 hotfix"
+    assert run["policy"]["bake_seconds"] == 0 and not run["policy"]["canary"]["enabled"]
+    assert not run["policy"]["analysis"]["enabled"] and run["policy"]["analysis"]["watch_seconds"] == 0
+    calm = rollout_plan.plan(dict(args, emergency={"enabled": False, "reason": "x"}), ["app01", "app02"], {},
+                             run_id="RUN", now=T0)
+    assert calm["emergency"] == "" and calm["policy"]["canary"]["enabled"] and calm["policy"]["bake_seconds"] == 30
+    assert calm["policy"]["analysis"]["watch_seconds"] == 60
 
 
 FROZEN = {"freezes": [{"name": "forever", "start": "2000-01-01T00:00", "end": "2100-01-01T00:00"}]}

@@ -337,3 +337,15 @@ def test_https_endpoints_are_verified_with_one_context_per_sink(receiver, tmp_pa
     assert [request["body"]["n"] for request in receiver.requests] == [1, 2, 3]
     assert receiver.requests[0]["auth"] == "Bearer " + TOKEN
     assert len(contexts) == 1
+
+
+def test_an_emergency_deploy_is_announced_as_one_and_every_event_says_so(load_callback, receiver):
+    plugin, display = load_callback("conveyor.deploy.notify", url=receiver.url + "/generic")
+    drive_failed_deploy(plugin, emergency=True, emergency_reason="CVE-2026-1234 hotfix")
+    bodies = [r["body"] for r in receiver.requests]
+    assert bodies[0]["event"] == "started" and bodies[0]["severity"] == "warning"
+    assert bodies[0]["text"].startswith("EMERGENCY sample deploy of 6.6.8 to lab started by ")
+    assert bodies[0]["text"].endswith(": CVE-2026-1234 hotfix")
+    assert all(body["emergency"] == "CVE-2026-1234 hotfix" for body in bodies)
+    assert bodies[-1]["severity"] == "critical"
+    assert not display.warnings
