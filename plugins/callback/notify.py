@@ -22,7 +22,8 @@ description:
   - Every event has a severity - C(info) (started, batch done, a run that succeeded), C(warning) (a manual rollback
     that succeeded, and every event of an emergency deploy, which names its reason) or C(critical) (a host failed,
     an automatic rollback, a failed run). Who gets what is configuration - the inventory variable
-    C(conveyor_notify_routes) gives each endpoint (C(generic), C(slack)) the C(events) and C(severities) it takes, for example failures to the on-call hook and everything to a channel.
+    C(conveyor_notify_routes) gives each endpoint (C(generic), C(slack)) the C(events) and C(severities) it takes,
+    for example failures to the on-call hook and everything to a channel.
   - The support contacts the inventory names in C(env_contacts) (C(on_call), C(escalation), C(owner), any other role)
     are named in every critical notification, in its text and as C(contacts) in the generic payload.
   - Enable it with C(callbacks_enabled = conveyor.deploy.notify) in ansible.cfg or E(ANSIBLE_CALLBACKS_ENABLED).
