@@ -17,6 +17,8 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v gpg >/dev/null 2>&1 || need+=(gnupg)
 # Headless Chromium renders the change log's HTML report in the end-to-end tests.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The lab's monitoring (lab/lab.py start_prometheus) and promtool, which checks the shipped alerting rules.
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   say "installing ${need[*]}"

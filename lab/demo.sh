@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: the lab is up (make lab-up ran first); configure it, show the fleet, then deploy
-# 1.0.0, 2.0.0 and the broken 6.6.6 while a request loop runs through HAProxy, and roll back.
+# 1.0.0, 2.0.0, the broken 6.6.6 and a canary of the erroring 5.0.0 while a request loop runs through HAProxy,
+# and roll back.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg" ANSIBLE_FORCE_COLOR=0 \
@@ -35,9 +36,9 @@ else
   echo "    answers HTTP $code: no backend serves yet, nothing of the app is preinstalled on the lab"
 fi
 
-say "Traffic: 25 requests/s through 127.0.0.1:8080 for the rest of the demo"
+say "Traffic: 60 requests/s through 127.0.0.1:8080 for the rest of the demo"
 rm -f "$logs/stop"
-python3 lab/loadcheck.py --rate 25 --duration 900 --stop-file "$logs/stop" --out "$logs/traffic.json" &
+python3 lab/loadcheck.py --rate 60 --workers 6 --duration 900 --stop-file "$logs/stop" --out "$logs/traffic.json" &
 loader=$!
 sleep 1
 
@@ -47,6 +48,11 @@ say "Deploy 2.0.0 (batches of 1, 25 %, 50 %; each host drained, switched, gated,
 run deploy-2.0.0 deploy.yml -e app_version=2.0.0; table "$logs/deploy-2.0.0.log" "Show the version on each host"
 say "Deploy the broken 6.6.6 (its /health answers 500): the first host is switched back before it rejoins"
 run deploy-6.6.6 deploy.yml -e app_version=6.6.6; table "$logs/deploy-6.6.6.log" "Show the version on each host"
+say "Canary: 5.0.0 answers /health but fails 5 % of its pages; app01 serves it at half weight for 15 s"
+run deploy-5.0.0-canary deploy.yml -e app_version=5.0.0 -e rolling_canary=true -e rolling_canary_weight=50 \
+  -e rolling_canary_seconds=15
+grep -E '^(Canary:|Batch 1 of|Recovery batch)' "$logs/deploy-5.0.0-canary.log" | sed 's/^/    /'
+echo "    (docs/progressive-delivery.md: the analysis, its thresholds, the watch, Prometheus)"
 say "Roll back by hand to 1.0.0 (rolling, with the same drain and gate)"
 run rollback playbooks/rollback.yml -e rollback_to=1.0.0 -e rollback_reason="demo"
 table "$logs/rollback.log" "Show the version on each host, before and after"
@@ -68,6 +74,9 @@ else:
 if before and s["first_answer_at"] is not None:
     print("    (before that, %d requests in the first %.1f s failed: HAProxy answers 503 while no backend serves,"
           " and nothing was deployed yet; not failures of a deploy)" % (before, s["first_answer_at"]))
+if s["reasons"].get("HTTP 500"):
+    print("    (the HTTP 500 answers are the canary's: 5.0.0 fails one page in 20 while app01 serves it, and the"
+          " analysis stops it)")
 print("    versions answered: " + ", ".join("%s x%d" % kv for kv in sorted(s["versions"].items())))
 PY
 

@@ -5,8 +5,9 @@
 one artifact server, creates the ``deploy`` user (SSH key, sudo) on every host
 and writes ``inventories/lab/hosts.yml``.  ``lab.py down`` removes every
 container and the network.  Only the controller's loopback is published:
-HAProxy on 127.0.0.1:8080 (stats on :8404), artifacts on :8081 and each host's
-SSH on 127.0.0.1:2200+N.
+HAProxy on 127.0.0.1:8080 (stats on :8404, its Prometheus exporter on :8404/metrics),
+artifacts on :8081 and each host's SSH on 127.0.0.1:2200+N. A Prometheus (Debian's package, run on the
+controller) listens on 127.0.0.1:9095 and scrapes HAProxy.
 """
 import argparse
 import json
@@ -155,6 +156,9 @@ def write_lb_base():
         return
     docker("exec", "-i", container, "sh", "-c", "cat > /etc/haproxy/haproxy.cfg",
            stdin=haproxy_base() + ("\n" + blocks if blocks else ""))
+    if blocks:
+        # A running HAProxy with the collection's blocks takes the new base at once (a new lab starts it later).
+        docker("exec", container, "systemctl", "reload-or-restart", "haproxy", check=False)
 
 
 def configure_lb():
@@ -168,6 +172,74 @@ def configure_lb():
         raise SystemExit("lab: playbooks/loadbalancer.yml failed:\n%s" % (proc.stdout + proc.stderr)[-3000:])
     changed = "changed=0" not in [line for line in proc.stdout.splitlines() if line.startswith("lb01")][-1]
     log("HAProxy's backend %s by playbooks/loadbalancer.yml" % ("configured" if changed else "already configured"))
+
+
+PROMETHEUS = os.path.join(STATE, "prometheus")
+PROMETHEUS_ADDR = "127.0.0.1:9095"
+PROMETHEUS_CONFIG = """# Written by lab/lab.py: the lab's Prometheus scrapes HAProxy's exporter (127.0.0.1:8404/metrics).
+global:
+  scrape_interval: 2s
+  evaluation_interval: 5s
+rule_files:
+  - %(rules)s
+scrape_configs:
+  - job_name: haproxy
+    static_configs:
+      - targets: ["127.0.0.1:8404"]
+"""
+
+
+def prometheus_pid():
+    try:
+        with open(os.path.join(PROMETHEUS, "pid")) as handle:
+            pid = int(handle.read().strip())
+        os.kill(pid, 0)
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            return pid if b"prometheus" in handle.read() else None
+    except (OSError, ValueError):
+        return None
+
+
+def start_prometheus():
+    """The lab's monitoring: Debian's prometheus on the controller (make bootstrap installs it), on 127.0.0.1:9095,
+    scraping HAProxy every 2 s and loading the alerting rules the collection ships."""
+    binary = "/usr/bin/prometheus"
+    if not os.path.exists(binary):
+        log("prometheus is not installed (make bootstrap installs it): the lab runs without monitoring")
+        return
+    os.makedirs(os.path.join(PROMETHEUS, "data"), exist_ok=True)
+    config = PROMETHEUS_CONFIG % {"rules": os.path.join(ROOT, "roles", "loadbalancer", "files", "prometheus-alerts.yml")}
+    path = os.path.join(PROMETHEUS, "prometheus.yml")
+    old = open(path).read() if os.path.exists(path) else ""
+    pid = prometheus_pid()
+    if pid and old == config:
+        return
+    if pid:
+        os.kill(pid, 15)
+        time.sleep(1)
+    with open(path, "w") as handle:
+        handle.write(config)
+    with open(os.path.join(PROMETHEUS, "prometheus.log"), "ab") as out:
+        proc = subprocess.Popen([binary, "--config.file=" + path, "--web.listen-address=" + PROMETHEUS_ADDR,
+                                 "--storage.tsdb.path=" + os.path.join(PROMETHEUS, "data"),
+                                 "--storage.tsdb.retention.time=6h"],
+                                stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
+    with open(os.path.join(PROMETHEUS, "pid"), "w") as handle:
+        handle.write(str(proc.pid))
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        ready = subprocess.run(["curl", "-sf", "http://%s/-/ready" % PROMETHEUS_ADDR], capture_output=True, check=False)
+        if ready.returncode == 0:
+            log("prometheus on %s (scrapes HAProxy every 2 s)" % PROMETHEUS_ADDR)
+            return
+        time.sleep(0.5)
+    raise SystemExit("lab: prometheus did not start; see %s" % os.path.join(PROMETHEUS, "prometheus.log"))
+
+
+def stop_prometheus():
+    pid = prometheus_pid()
+    if pid:
+        os.kill(pid, 15)
 
 
 def start_artifacts():
@@ -288,11 +360,13 @@ def up(count):
     wait_ssh(ports)
     pin_host_keys(ports)
     configure_lb()
+    start_prometheus()
     log("up: %d app hosts, lb, artifacts (%d started now) in %.1fs" % (count, len(new), time.time() - started))
     log("inventory: %s" % os.path.relpath(INVENTORY, ROOT))
 
 
 def down():
+    stop_prometheus()
     names = lab_containers()
     if names:
         docker("rm", "-f", *names)

@@ -5,9 +5,13 @@
 
 from __future__ import annotations
 
+import json
+import math
 import time
 
 from ansible.errors import AnsibleConnectionFailure
+from ansible.module_utils.six.moves.urllib.parse import urlencode
+from ansible.module_utils.urls import open_url
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
@@ -55,6 +59,27 @@ def drained_ahead(run, hostvars, args, index, batches=None):
                 and isinstance(ahead, dict) and ahead.get("index") == index):
             return dict(ahead, changed=False)
     return None
+
+
+def prometheus_query(url, query, timeout):
+    """(value, error) of one instant PromQL query (the largest value when it returns several series)."""
+    try:
+        with open_url("%s/api/v1/query?%s" % (url, urlencode({"query": query})), timeout=timeout,
+                      follow_redirects="safe") as response:
+            answer = json.loads(response.read().decode("utf-8"))
+    except Exception as exc:  # pylint: disable=broad-except
+        # Any failure to ask (refused, timeout, TLS, HTTP 400 for a bad query, not JSON) is an inconclusive result.
+        return None, "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
+    if answer.get("status") != "success":
+        return None, "Prometheus answered %s: %s" % (answer.get("status"), answer.get("error") or "")
+    values = []
+    for series in (answer.get("data") or {}).get("result") or []:
+        try:
+            values.append(float(series["value"][1]))
+        except (KeyError, IndexError, TypeError, ValueError):
+            continue
+    values = [value for value in values if not math.isnan(value)]
+    return (max(values), None) if values else (None, None)
 
 
 def served(answer):
@@ -253,9 +278,11 @@ class ActionModule(ActionBase):
                                   "detail": "the load balancer did not answer: %s" % answer.get("msg")}]}
         else:
             reference = _analysis.reference_of([r.get("analysis") for r in earlier] + [record.get("analysis")])
+            servers = [run["moves"][host]["lb_name"] for host in on_new]
             found = _analysis.judge(answer["observed"].get("before") or {}, answer["observed"].get("after") or {},
-                                    [run["moves"][host]["lb_name"] for host in on_new], [], config, seconds,
-                                    reference)
+                                    servers, [], config, seconds, reference)
+            found = _analysis.with_results(found, _analysis.prometheus_results(
+                config, run["lb"]["backend"], servers, [], seconds, prometheus_query))
         found.update(batch=index, watch=True)
         record["watch"] = found
         text = _analysis.failure_text(found) if found["verdict"] != "pass" else "analysis pass"
@@ -289,8 +316,11 @@ class ActionModule(ActionBase):
         if index == 1 and run["policy"]["canary"]["enabled"]:
             new = list(back)
         baseline = [run["moves"][host]["lb_name"] for batch in batches[index:] for host in batch]
+        seconds = float(observed.get("seconds") or 0)
         analysis = _analysis.judge(observed.get("before") or {}, observed.get("after") or {}, new, baseline, config,
-                                   float(observed.get("seconds") or 0))
+                                   seconds)
+        analysis = _analysis.with_results(analysis, _analysis.prometheus_results(
+            config, run["lb"]["backend"], new, baseline, seconds, prometheus_query))
         analysis.update(batch=index, canary=bool(restore))
         record["analysis"] = analysis
         text = _analysis.failure_text(analysis) if analysis["verdict"] != "pass" else "analysis pass: " + "; ".join(

@@ -21,6 +21,9 @@ verdict: pure Python, reached by the unit tests.
 
 from __future__ import annotations
 
+import math
+import re
+
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.conveyor.deploy.plugins.plugin_utils._rollout import PlanError
@@ -29,8 +32,13 @@ from ansible_collections.conveyor.deploy.plugins.plugin_utils._rollout import Pl
 # describes as "the 1024 last requests" since the sliding average weighs about that many).
 SAMPLES = 512
 
+# rolling_analysis.prometheus: a query's placeholders, replaced when it runs.
+PLACEHOLDERS = ("$backend", "$servers", "$baseline", "$window")
+DEFAULT_QUERY = ('sum(rate(haproxy_server_http_responses_total{proxy="$backend",server=~"$servers",code="5xx"}[$window]))'
+                 ' / sum(rate(haproxy_server_http_responses_total{proxy="$backend",server=~"$servers"}[$window]))')
 DEFAULTS = {
     "enabled": False,
+    "prometheus": None,
     "seconds": 30.0,
     "min_requests": 50,
     "max_error_ratio": 0.02,
@@ -96,6 +104,8 @@ def settings(raw, canary=None, production=False, watch=0):
             found = _flag(value, "rolling_analysis.enabled", problems)
             if found is not None:
                 out[key] = found
+        elif key == "prometheus":
+            out[key] = prometheus_settings(value, problems)
         elif key == "inconclusive":
             if value not in ("fail", "warn"):
                 problems.append("rolling_analysis.inconclusive must be fail or warn, not %r" % (value,))
@@ -112,6 +122,88 @@ def settings(raw, canary=None, production=False, watch=0):
     if canary_out["enabled"]:
         out["enabled"] = True
     return out, canary_out
+
+
+def prometheus_settings(raw, problems):
+    """rolling_analysis.prometheus: {url, timeout, queries: [{name, query, max}]}; None when not set.
+
+    Without queries, one: the new servers' 5xx ratio over the window (``DEFAULT_QUERY``), bounded by
+    ``max_error_ratio``. A query may name ``$backend``, ``$servers`` (a regex of the new release's servers),
+    ``$baseline`` (of the servers still on the old one) and ``$window`` (the window, e.g. ``30s``).
+    """
+    if raw in (None, {}, ""):
+        return None
+    if not isinstance(raw, dict):
+        problems.append("rolling_analysis.prometheus must be a mapping with a url, not %r" % (raw,))
+        return None
+    unknown = sorted(set(raw) - {"url", "timeout", "queries"})
+    if unknown:
+        problems.append("rolling_analysis.prometheus has no setting %s (it has url, timeout, queries)"
+                        % ", ".join(map(str, unknown)))
+    url = str(raw.get("url") or "")
+    if not re.match(r"^https?://[^\s/]+", url):
+        problems.append("rolling_analysis.prometheus.url must be an http(s) URL of Prometheus, not %r" % url)
+    timeout = _number(raw.get("timeout", 10), "rolling_analysis.prometheus.timeout", 1, 300, problems) or 10
+    queries = []
+    for index, query in enumerate(raw.get("queries") or [None], start=1):
+        if query is None:
+            queries.append({"name": "error_ratio", "query": DEFAULT_QUERY, "max": None})
+            continue
+        where = "rolling_analysis.prometheus.queries[%d]" % index
+        if not isinstance(query, dict) or not str(query.get("query") or "").strip():
+            problems.append("%s must be a mapping with a name, a query and a max" % where)
+            continue
+        name = str(query.get("name") or "query%d" % index)
+        if not re.match(r"^[A-Za-z0-9_.:-]{1,64}$", name):
+            problems.append("%s.name must be a word (letters, digits, _ . : -), not %r" % (where, name))
+        bound = _number(query.get("max"), where + ".max", -1e12, 1e12, problems)
+        queries.append({"name": name, "query": str(query["query"]), "max": bound})
+    return {"url": url.rstrip("/"), "timeout": timeout, "queries": queries}
+
+
+def server_regex(servers):
+    """A PromQL regex that matches exactly these server names (none: a regex that matches nothing)."""
+    return "|".join(re.sub(r"([.\\+*?\[^\]$(){}=!<>|:-])", r"\\\\\1", server) for server in servers) or "^$"
+
+
+def promql(query, backend, new, baseline, seconds):
+    """A configured query with its placeholders filled in."""
+    values = {"$backend": backend, "$servers": server_regex(new), "$baseline": server_regex(baseline),
+              "$window": "%ds" % max(int(round(seconds)), 1)}
+    for name in PLACEHOLDERS:
+        query = query.replace(name, values[name])
+    return query
+
+
+def prometheus_results(config, backend, new, baseline, seconds, fetch):
+    """The results of the Prometheus queries: each query's value against its max; no data is inconclusive.
+
+    ``fetch(url, query, timeout)`` returns (value or None, error or None): the HTTP call, outside this file.
+    """
+    provider = config.get("prometheus")
+    if not provider:
+        return []
+    out = []
+    for query in provider["queries"]:
+        bound = query["max"] if query["max"] is not None else config["max_error_ratio"]
+        text = promql(query["query"], backend, new, baseline, seconds)
+        value, error = fetch(provider["url"], text, provider["timeout"])
+        metric = "prometheus:%s" % query["name"]
+        if error or value is None or math.isnan(value):  # NaN: 0/0, no requests
+            detail = "Prometheus gave no value for %s (%s)" % (query["name"], error or "no data in the window")
+            out.append(_result(metric, None, bound, "inconclusive", detail))
+            continue
+        out.append(_result(metric, round(value, 4), bound, "fail" if value > bound else "pass",
+                           "PromQL %s = %s" % (text, round(value, 4))))
+    return out
+
+
+def with_results(analysis, extra):
+    """The analysis with more results, and its verdict again."""
+    results = list(analysis["results"]) + list(extra)
+    verdicts = [result["verdict"] for result in results]
+    verdict = "fail" if "fail" in verdicts else "inconclusive" if "inconclusive" in verdicts else "pass"
+    return dict(analysis, results=results, verdict=verdict)
 
 
 def window_mean(avg_before, avg_after, count_before, count_after):

@@ -2,8 +2,9 @@
 HAProxy, with the request loop running. The lab's 5.0.0 fails 5 % of its pages and 5.1.0 answers 300 ms late; both
 pass every health gate."""
 import json
+import os
 
-from .conftest import Traffic, app_hosts, live_versions, lb_servers, on_host, playbook
+from .conftest import ROOT, Traffic, app_hosts, live_versions, lb_servers, on_host, playbook
 
 CANARY = ["-e", "rolling_canary=true", "-e", "rolling_canary_weight=50", "-e", "rolling_canary_seconds=10"]
 
@@ -37,6 +38,17 @@ def assert_back_in_full(before):
         assert on_host(host, "test -e /opt/sample/.conveyor/deploy.lock && echo held") == "", host
 
 
+def stopped_by(version, text, *extra):
+    """Deploy under traffic; the run must fail with ``text`` in its output: the line that says it."""
+    with Traffic():
+        result = deploy(version, *extra)
+    assert result.rc != 0, result.output[-3000:]
+    lines = [line for line in result.output.splitlines() if text in line]
+    assert lines, result.output[-3000:]
+    print(lines[0])
+    return lines[0]
+
+
 def test_an_erroring_build_is_stopped_at_the_canary_and_its_failures_stay_within_the_canary_share():
     before = fleet_version()
     with Traffic() as traffic:
@@ -57,12 +69,7 @@ def test_an_erroring_build_is_stopped_at_the_canary_and_its_failures_stay_within
 
 def test_a_slow_build_is_stopped_by_the_response_time_against_the_baseline():
     before = fleet_version()
-    with Traffic():
-        result = deploy("5.1.0", *CANARY)
-    assert result.rc != 0, result.output[-3000:]
-    assert "analysis fail: latency_vs_baseline" in result.output, result.output[-3000:]
-    line = [text for text in result.output.splitlines() if "analysis fail: latency_vs_baseline" in text][0]
-    print(line)
+    line = stopped_by("5.1.0", "analysis fail: latency_vs_baseline", *CANARY)
     assert "mean response time" in line and "on the baseline" in line
     assert_back_in_full(before)
 
@@ -126,3 +133,28 @@ def test_an_emergency_skips_the_canary_the_bake_and_a_closed_window_and_is_recor
         record = [json.loads(line) for line in handle][-1]
     assert record["emergency"] == "CVE-2026-1234 hotfix" and record["outcome"] == "succeeded"
     assert record["window"]["overridden"] is True
+
+
+PROMETHEUS = "http://127.0.0.1:9095"
+RATIO = ('sum(rate(haproxy_server_http_responses_total{proxy="$backend",server=~"$servers",code="5xx"}[$window]))'
+         ' / sum(rate(haproxy_server_http_responses_total{proxy="$backend",server=~"$servers"}[$window]))')
+
+
+def test_prometheus_as_the_provider_catches_the_erroring_canary_and_loads_the_shipped_alerting_rules():
+    import subprocess
+    import urllib.request
+    rules = os.path.join(ROOT, "roles", "loadbalancer", "files", "prometheus-alerts.yml")
+    check = subprocess.run(["promtool", "check", "rules", rules], capture_output=True, text=True, check=False)
+    assert check.returncode == 0 and "SUCCESS: 5 rules found" in check.stdout, check.stdout + check.stderr
+    with urllib.request.urlopen(PROMETHEUS + "/api/v1/rules", timeout=5) as response:
+        loaded = json.loads(response.read())
+    names = {rule["name"] for group in loaded["data"]["groups"] for rule in group["rules"]}
+    assert {"ConveyorBackendErrorRatioHigh", "ConveyorServerSlowerThanBackend", "ConveyorBackendDown"} <= names
+    before = fleet_version()
+    # HAProxy's own ratio cannot fail here (max 1.0): only the PromQL query can stop the canary.
+    analysis = {"max_error_ratio": 1.0, "prometheus": {"url": PROMETHEUS, "queries": [
+        {"name": "canary_5xx_ratio", "query": RATIO, "max": 0.02}]}}
+    line = stopped_by("5.0.0", "analysis fail: prometheus:canary_5xx_ratio", *CANARY, "-e",
+                      json.dumps({"rolling_analysis": analysis}))
+    assert 'server=~"app01"' in line and "[10s]" in line
+    assert_back_in_full(before)

@@ -133,3 +133,39 @@ def test_watch_seconds_are_checked_with_the_other_settings():
     assert _analysis.settings({}, watch="30")[0]["watch_seconds"] == 30.0
     with pytest.raises(PlanError, match="rolling_watch_seconds must be between 0 and 86400"):
         _analysis.settings({}, watch=-1)
+
+
+def test_prometheus_queries_fill_their_placeholders_and_judge_each_value():
+    config = _analysis.settings({"prometheus": {"url": "http://prom:9090/", "queries": [
+        {"name": "p95", "query": 'histogram_quantile(0.95, x{server=~"$servers"}[$window]) / y{server=~"$baseline"}',
+         "max": 1.5}, None]}})[0]
+    asked = []
+
+    def fetch(url, query, timeout):
+        asked.append((url, query, timeout))
+        return (2.0, None) if "histogram" in query else (float("nan"), None)
+
+    found = _analysis.prometheus_results(config, "shop", ["app01", "web-2.x"], ["app03"], 29.6, fetch)
+    assert asked[0] == ("http://prom:9090",
+                        'histogram_quantile(0.95, x{server=~"app01|web\\\\-2\\\\.x"}[30s]) / y{server=~"app03"}', 10)
+    assert 'proxy="shop",server=~"app01|web' in asked[1][1]
+    verdicts = [(r["metric"], r["verdict"]) for r in found]
+    assert verdicts == [("prometheus:p95", "fail"), ("prometheus:error_ratio", "inconclusive")]
+    assert found[1]["threshold"] == 0.02 and "no data in the window" in found[1]["detail"]
+    base = {"verdict": "pass", "results": [{"metric": "error_ratio", "verdict": "pass"}]}
+    assert _analysis.with_results(base, found)["verdict"] == "fail"
+    unreachable = _analysis.prometheus_results(config, "shop", ["app01"], [], 10, lambda *a: (None, "URLError: refused"))
+    assert {r["verdict"] for r in unreachable} == {"inconclusive"} and "URLError: refused" in unreachable[0]["detail"]
+
+
+@pytest.mark.parametrize("prometheus, text", [
+    ({"url": "prom:9090"}, "rolling_analysis.prometheus.url must be an http(s) URL"),
+    ({"url": "http://p", "queries": [{"name": "x y", "query": "up", "max": 1}]}, "must be a word"),
+    ({"url": "http://p", "queries": [{"name": "x"}]}, "must be a mapping with a name, a query and a max"),
+    ({"url": "http://p", "query": "up"}, "rolling_analysis.prometheus has no setting query"),
+    ("http://p", "rolling_analysis.prometheus must be a mapping"),
+])
+def test_prometheus_settings_are_refused_by_name(prometheus, text):
+    with pytest.raises(PlanError) as caught:
+        _analysis.settings({"prometheus": prometheus})
+    assert text in str(caught.value)
