@@ -192,11 +192,13 @@ class ActionModule(ActionBase):
         record = _rollout.judge_batch(run, planned, moving, results, labels, drain_view, None,
                                       closed=drain.get("closed") or "")
         out = {"changed": False}
-        window, weights, restore = self.window_of(run, args, index, record), {}, {}
+        window, restore = self.window_of(run, args, index, record, self._task.check_mode), {}
         if run["lb"].get("enabled") and moving:
             back = [run["moves"][host]["lb_name"] for host in moving
                     if host in play_batch and record["hosts"][host]["outcome"] not in ("failed", "unreachable")]
             if back:
+                # Full weight, unless this is the canary: a canary an interrupted run left light gets it back.
+                weights = dict((server, 100) for server in back)
                 if window and index == 1 and run["policy"]["canary"]["enabled"]:
                     weights = dict((server, run["policy"]["canary"]["weight"]) for server in back)
                     restore = dict((server, 100) for server in back)
@@ -213,6 +215,10 @@ class ActionModule(ActionBase):
                 if enable.get("failed"):
                     record = _rollout.judge_batch(run, planned, moving, results, labels, drain_view, enable,
                                                   closed=drain.get("closed") or "")
+                    if restore:
+                        # Whatever happens next, the canary does not stay light.
+                        self.lb_call(run, list(restore), "drained", task_vars, weights=restore,
+                                     wait_timeout=run["policy"]["drain_timeout"])
                 elif answer.get("observed"):
                     earlier = _rollout.batch_records(run, hostvars, args["record_var"], earlier_hosts(batches, index))
                     restore = self.analyse(run, task_vars, record, (index, batches, earlier), back, answer["observed"],
@@ -285,7 +291,7 @@ class ActionModule(ActionBase):
                 config, run["lb"]["backend"], servers, [], seconds, prometheus_query))
         found.update(batch=index, watch=True)
         record["watch"] = found
-        text = _analysis.failure_text(found) if found["verdict"] != "pass" else "analysis pass"
+        text = _analysis.line(found)
         _runinfo.say(display, "Watch after the last batch: %s" % text)
         if _analysis.stops(found, config):
             record.update(stop=True, error="watch after the last batch: %s" % text)
@@ -293,12 +299,12 @@ class ActionModule(ActionBase):
                 row["watch_failed"] = True
 
     @staticmethod
-    def window_of(run, args, index, record):
-        """Seconds of live traffic to analyse after this batch rejoins (0: no analysis)."""
+    def window_of(run, args, index, record, check_mode=False):
+        """Seconds of live traffic to analyse after this batch rejoins (0: no analysis, as in check mode)."""
         policy = run["policy"]
         analysis = policy.get("analysis") or {}
         if (args["direction"] != "forward" or run["kind"] != "deploy" or not analysis.get("enabled")
-                or not run["lb"].get("enabled") or record["stop"]):
+                or not run["lb"].get("enabled") or record["stop"] or check_mode):
             return 0
         if index == 1 and (policy.get("canary") or {}).get("enabled"):
             return float(policy["canary"]["seconds"])
@@ -323,9 +329,7 @@ class ActionModule(ActionBase):
             config, run["lb"]["backend"], new, baseline, seconds, prometheus_query))
         analysis.update(batch=index, canary=bool(restore))
         record["analysis"] = analysis
-        text = _analysis.failure_text(analysis) if analysis["verdict"] != "pass" else "analysis pass: " + "; ".join(
-            "%s %s <= %s" % (result["metric"], result["value"], result["threshold"])
-            for result in analysis["results"])
+        text = _analysis.line(analysis)
         _runinfo.say(display, "Batch %d of %d: %s" % (index, len(batches), text))
         if not _analysis.stops(analysis, config):
             return restore

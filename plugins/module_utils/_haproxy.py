@@ -36,7 +36,8 @@ def parse_servers_state(text):
         backend, name = row.get("be_name"), row.get("srv_name")
         result.setdefault(backend, {})[name] = dict(
             name=name, addr=row.get("srv_addr"), op_state=int(row.get("srv_op_state", 0)),
-            admin_state=int(row.get("srv_admin_state", 0)), weight=_int(row.get("srv_iweight")))
+            admin_state=int(row.get("srv_admin_state", 0)), weight=_int(row.get("srv_iweight")),
+            current_weight=_int(row.get("srv_uweight")))
     return result
 
 
@@ -92,6 +93,7 @@ def server_view(state, stat):
     stat = stat or {}
     check = " ".join(part for part in (stat.get("check_status"), stat.get("check_code")) if part)
     return dict(name=state["name"], addr=state["addr"], admin=admin_text, weight=state.get("weight", 0),
+                current_weight=state.get("current_weight", state.get("weight", 0)),
                 health="up" if state["op_state"] == 2 else "down", serving=serving,
                 sessions=stat.get("scur", 0), served=stat.get("stot", 0), status=stat.get("status"),
                 check=check, check_detail=stat.get("last_chk", ""), check_failures=stat.get("chkfail", 0))

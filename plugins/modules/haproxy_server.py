@@ -91,8 +91,11 @@ options:
     description:
       - Weights to set before the state change, as a percentage (1-100) of the weight haproxy.cfg gives each server,
         keyed by server name (C(set weight backend/server N%)). 100 restores the configured weight.
-      - The rollout's canary rejoins at a reduced weight, and the next load-balancer call restores it.
-      - The change of weight counts as a change. In check mode nothing is set.
+      - The rollout's canary rejoins at a reduced weight, and the next load-balancer call restores it; every other
+        re-enable of the rollout asks for 100, so that a canary left at a reduced weight (a run killed during its
+        window) gets its weight back.
+      - Only a weight that differs from the server's current one is set, and counts as a change. In check mode
+        nothing is set.
     type: dict
     default: {}
   observe:
@@ -240,13 +243,17 @@ def run(module, api):
                 "%d%% of %s/%s's weight %d rounds to 0 and the server would get no traffic: give the backend's servers a "
                 "weight of 100 in haproxy.cfg (the conveyor.deploy.loadbalancer role does), or raise the percentage."
                 % (percent, backend, server, view[server].get("weight", 0)))
+    # Only weights that differ are set (HAProxy's weight is the configured one times the percentage, rounded down).
+    reweigh = dict((s, p) for s, p in weights.items() if view[s].get("current_weight") != view[s]["weight"] * p // 100)
     diff = dict(before="".join("%s/%s: %s\n" % (backend, s, view[s]["admin"]) for s in to_change),
                 after="".join("%s/%s: %s\n" % (backend, s, wanted) for s in to_change))
-    diff["after"] += "".join("%s/%s: weight %d%%\n" % (backend, s, p) for s, p in sorted(weights.items()))
+    diff["before"] += "".join("%s/%s: weight %d\n" % (backend, s, view[s].get("current_weight", 0))
+                              for s in sorted(reweigh))
+    diff["after"] += "".join("%s/%s: weight %d%%\n" % (backend, s, p) for s, p in sorted(reweigh.items()))
     waited = 0.0
     failures_before = dict((s, view[s].get("check_failures", 0)) for s in servers)
     if not module.check_mode:
-        for server, percent in sorted(weights.items()):
+        for server, percent in sorted(reweigh.items()):
             api.set_weight(backend, server, percent)
         for server in to_change:
             api.set_state(backend, server, wanted)
@@ -302,7 +309,7 @@ def run(module, api):
     msg = "%s%s %s, %d of %d serving" % ("would have " if module.check_mode and to_change else "",
                                          verb if to_change else "already " + verb,
                                          ", ".join(servers), serving, len(view))
-    out = dict(changed=bool(to_change or weights), diff=diff, changed_servers=to_change, servers=list(view.values()),
+    out = dict(changed=bool(to_change or reweigh), diff=diff, changed_servers=to_change, servers=list(view.values()),
                serving=serving, total=len(view), waited_s=round(waited, 2), msg=msg)
     if observed is not None:
         out["observed"] = observed

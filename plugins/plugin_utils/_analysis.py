@@ -329,6 +329,14 @@ def reference_of(analyses):
     return None
 
 
+def line(analysis):
+    """The analysis in one line: every metric against its threshold when it passed, else what failed and why."""
+    if analysis["verdict"] != "pass":
+        return failure_text(analysis)
+    return "analysis pass: " + "; ".join("%s %s <= %s" % (result["metric"], result["value"], result["threshold"])
+                                         for result in analysis["results"])
+
+
 def failure_text(analysis):
     """One line naming what failed (metric, value, threshold), or why the analysis was inconclusive."""
     bad = [result for result in analysis["results"] if result["verdict"] == analysis["verdict"]]

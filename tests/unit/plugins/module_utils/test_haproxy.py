@@ -35,7 +35,8 @@ def test_server_view_merges_admin_health_and_sessions():
     v = view()
     assert v["app01"] == {"name": "app01", "addr": "172.18.0.4", "admin": "ready", "health": "up",
                           "serving": True, "sessions": 2, "served": 50, "status": "UP", "check": "",
-                          "check_detail": "", "check_failures": 0, "weight": 1}
+                          "check_detail": "", "check_failures": 0, "weight": 1,
+                          "current_weight": 1}
     assert (v["app02"]["admin"], v["app02"]["serving"], v["app02"]["sessions"]) == ("drain", False, 1)
     assert (v["app03"]["health"], v["app03"]["serving"]) == ("down", False)
     assert (v["app04"]["admin"], v["app04"]["serving"]) == ("maint", False)

@@ -247,6 +247,11 @@ def test_a_canary_weight_is_set_before_the_enable_and_the_window_reads_the_count
     restored = run_module(haproxy_server, dict(socket=fake.path, backend="web", servers=["app01"], state="enabled",
                                                weights={"app01": 100}))
     assert restored["changed"] and servers["app01"]["uweight"] == 100 and "observed" not in restored
+    sets = len([command for command in fake.commands if command.startswith("set weight")])
+    again = run_module(haproxy_server, dict(socket=fake.path, backend="web", servers=["app01"], state="enabled",
+                                            weights={"app01": 100}))
+    assert again["changed"] is False
+    assert len([command for command in fake.commands if command.startswith("set weight")]) == sets
 
 
 def test_a_weight_that_rounds_to_nothing_or_is_not_a_percentage_is_refused(run_module, haproxy):

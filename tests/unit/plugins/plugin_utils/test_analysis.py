@@ -27,7 +27,10 @@ def test_defaults_catch_a_five_percent_error_rate_and_pass_a_clean_release():
     assert error["metric"] == "error_ratio" and error["value"] == 0.05 and error["threshold"] == 0.02
     assert "error_ratio 0.05 > 0.02 (5 of 100 requests failed (5.00%)" in _analysis.failure_text(found)
     before, after = window(100, 0)
-    assert _analysis.judge(before, after, ["app01"], ["app02", "app03"], CONFIG, 30)["verdict"] == "pass"
+    passed = _analysis.judge(before, after, ["app01"], ["app02", "app03"], CONFIG, 30)
+    assert passed["verdict"] == "pass"
+    assert _analysis.line(passed).startswith("analysis pass: error_ratio 0.0 <= 0.02; latency_vs_baseline")
+    assert _analysis.line(found).startswith("analysis fail: error_ratio 0.05 > 0.02")
 
 
 def test_errors_the_baseline_shares_are_not_blamed_on_the_release():
