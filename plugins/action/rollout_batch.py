@@ -108,6 +108,8 @@ class ActionModule(ActionBase):
         index = batches.index(planned) + 1 if planned in batches else 0
         if args["step"] == "drain":
             result.update(self.drain_step(run, args, task_vars, hostvars, planned, play_batch, index, batches))
+            # The notify callback tells an operator's abort (playbooks/abort.yml) from an automatic rollback.
+            result["abort"] = bool(run.get("abort"))
         else:
             result.update(self.done(run, args, task_vars, hostvars, planned, play_batch, index, batches))
         return result
@@ -116,7 +118,11 @@ class ActionModule(ActionBase):
         """This batch's drain: the one the previous batch's done step made, or a new one."""
         ahead = drained_ahead(run, hostvars, args, index, batches)
         if ahead is None:
-            return self.drain(run, args, task_vars, planned, play_batch, index, len(batches))
+            # The first batch of a promote gives a paused canary its full weight back in its drain call.
+            resumed = run.get("resumed") or {}
+            weights = resumed.get("restore") if args["direction"] == "forward" and index == run.get("start_batch", -1) + 1 \
+                else None
+            return self.drain(run, args, task_vars, planned, play_batch, index, len(batches), weights=weights)
         # Hosts drained ahead that left the play since (unreachable) rejoin at once.
         gone = [host for host in ahead["moving"] if host not in play_batch]
         if gone and run["lb"].get("enabled"):
@@ -128,8 +134,7 @@ class ActionModule(ActionBase):
     def batches(run, hostvars, direction):
         if direction == "forward":
             return run["batches"]
-        forward = _rollout.batch_records(run, hostvars)
-        return _rollout.recovery(run, _rollout.rows_of(forward), _rollout.closed_of(forward))[1]
+        return _rollout.recovery_of(run, _rollout.batch_records(run, hostvars))[1]
 
     def lb_call(self, run, servers, state, task_vars, **extra):
         """One haproxy_server execution on the load balancer; a failed answer when it does not answer.
@@ -234,6 +239,13 @@ class ActionModule(ActionBase):
                 "CONVEYOR_HOSTS": ",".join(planned)})
             if problem:
                 record.update(error=problem, stop=True)
+        if not record["stop"] and _rollout.pausing(run, index, len(batches), args["direction"]):
+            # rolling_pause_after: the run ends here, its lock held and a canary left at its weight, until
+            # playbooks/promote.yml or playbooks/abort.yml continues it.
+            record["paused"] = {"after_batch": index, "batches": len(batches), "restore": restore,
+                                "canary_weight": run["policy"]["canary"]["weight"] if restore else None,
+                                "at": _rollout.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")}
+            restore = {}
         # Every earlier record of the run rides along, so that a reader finds them all on one host.
         earlier = [_rollout.slim(found) for found in
                    _rollout.batch_records(run, hostvars, args["record_var"], earlier_hosts(batches, index))]
@@ -245,7 +257,7 @@ class ActionModule(ActionBase):
                                           "Recovery batch" if args["direction"] == "recover" else "Batch", batches)
         _runinfo.say(display, line)
         out.update(record, msg=line, figures=figures, lb_window=[started, time.time()])
-        if not record["stop"] and index < len(batches):
+        if not record["stop"] and not record.get("paused") and index < len(batches):
             if (args["direction"] == "forward" and run["policy"]["bake_seconds"] > 0 and not self._task.check_mode
                     and not window):
                 _runinfo.say(display, "Baking %s s before the next batch" % run["policy"]["bake_seconds"])

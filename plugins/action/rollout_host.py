@@ -12,7 +12,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.conveyor.deploy.plugins.plugin_utils import _holder, _rollout
 
 ARGUMENT_SPEC = {
-    "step": {"type": "str", "choices": ["prepare", "resolve", "finish"], "required": True},
+    "step": {"type": "str", "choices": ["prepare", "resolve", "finish", "resume", "adopt"], "required": True},
     "app_root": {"type": "str"},
     "lb_name": {"type": "str"},
     "lock_ttl": {"type": "int", "default": 3600},
@@ -26,6 +26,8 @@ ARGUMENT_SPEC = {
     # How the after_stage hooks run: {user, env_files} (host_steps' hook_user, hook_env_files).
     "hooks": {"type": "dict", "default": {}},
     "censor": {"type": "list", "elements": "str", "default": [], "no_log": True},
+    # resume: the paused run wanted ("" for whichever holds the host).
+    "run_id": {"type": "str", "default": ""},
 }
 HOST_STEPS = "conveyor.deploy.host_steps"
 # Seconds an older run waits, on a host, for the lock of a run started with it (that one gives up).
@@ -49,8 +51,15 @@ class ActionModule(ActionBase):
         self._phases = []
         self._origin = time.monotonic()
         try:
-            run = _rollout.run_from(self._vars, planned=args["step"] in ("prepare", "resolve"))
             host = self._vars.get("inventory_hostname")
+            if args["step"] == "resume":
+                result.update(self.resume(args, host), changed=self._changed, phases=self._phases)
+                return result
+            if args["step"] == "adopt":
+                result.update(self.adopt(_rollout.run_from(self._vars), args, host), changed=self._changed,
+                              phases=self._phases)
+                return result
+            run = _rollout.run_from(self._vars, planned=args["step"] in ("prepare", "resolve"))
             args["app_root"] = args["app_root"] or run["app_root"]
             out = getattr(self, args["step"])(run, args, host)
         except _rollout.PlanError as exc:
@@ -191,14 +200,54 @@ class ActionModule(ActionBase):
             record["error"] = answer.get("msg") or "failed"
         return record
 
+    def resume(self, args, host):
+        """promote.yml, abort.yml: read what the paused run left on this host (one module execution, nothing changed).
+        The record (``paused``, ``state``, ``error``) is what the plan's resume step reads; ``adopt`` then takes the
+        locks, once every host was checked (a refusal leaves the pause as it was)."""
+        if not args["app_root"]:
+            raise _rollout.PlanError("app_root is not set: give the application's directory (rolling_app_root)")
+        answer = self.call(app_root=args["app_root"], run_id=args["run_id"], lock={"resume": "peek", "ttl": 1})
+        record = {"paused": answer.get("paused"), "state": answer.get("state"), "msg": answer.get("msg")}
+        if answer.get("failed"):
+            record["error"] = answer.get("msg") or "failed"
+        return record
+
+    def adopt(self, run, args, host):
+        """Hand the paused run's lock on this host to this process (renewed by its heartbeats): one module execution,
+        none on a host the run does not move. A host that cannot is left out of the run (the task fails there)."""
+        if host not in run["work"]:
+            return {"locked": False, "msg": "not a host the paused run moves"}
+        me = _holder.identity()
+        launched = dict((name, self._vars[name]) for name in ("awx_user_name", "tower_user_name") if self._vars.get(name))
+        lock = {"owner": _rollout.actor(launched), "pid": me["pid"], "controller": me, "ttl": args["lock_ttl"],
+                "resume": "take"}
+        if run["lb"].get("enabled"):
+            lock["renewed"] = {"host": run["lb"].get("host"), "backend": run["lb"].get("backend")}
+        answer = self.call(app_root=run["app_root"], run_id=run["run_id"], lock=lock)
+        if answer.get("failed") or not answer.get("locked") and not self._task.check_mode:
+            return {"failed": True, "locked": False, "msg": "could not take back the lock of paused run %s: %s" % (
+                run["run_id"], answer.get("msg") or "failed")}
+        return {"locked": not self._task.check_mode, "msg": answer.get("msg")}
+
     def finish(self, run, args, host):
-        """Mark, prune and release the lock: one module execution, or none when there is nothing to do."""
+        """Mark, prune and release the lock (or keep it, paused): one module execution, or none when there is
+        nothing to do."""
         hostvars = self._vars.get("hostvars") or {}
-        rows = _rollout.records_of(run, hostvars)
+        records = _rollout.batch_records(run, hostvars)
+        rows = _rollout.rows_of(records)
         recovered = _rollout.records_of(run, hostvars, _rollout.RECOVER_VAR)
         mine = (rows.get(host) or {}).get("outcome")
-        steps = {"marks": [], "prune": 0,
-                 "unlock": bool((self._vars.get(args["prepared_var"]) or {}).get("locked"))}
+        locked = bool((self._vars.get(args["prepared_var"]) or {}).get("locked"))
+        paused = _rollout.paused_of(run, records)
+        if paused:
+            # The run keeps its locks until promote.yml or abort.yml; nothing is marked or pruned yet.
+            if not locked:
+                return {"outcome": mine or "waiting", "msg": "paused; this host holds no lock of the run", "problems": []}
+            answer = self.call(app_root=args["app_root"], run_id=run["run_id"], pause={
+                "ttl": run["policy"]["pause_ttl"], "state": _rollout.pause_state(run, records, paused)})
+            problems = [answer.get("msg") or "failed"] if answer.get("failed") else []
+            return {"outcome": mine or "waiting", "msg": "; ".join(problems) or answer.get("msg"), "problems": problems}
+        steps = {"marks": [], "prune": 0, "unlock": locked}
         if not self._task.check_mode:
             steps["marks"], steps["prune"] = _rollout.finish_marks(run, host, mine, rows, recovered)
         if not (steps["marks"] or steps["prune"] or steps["unlock"]):

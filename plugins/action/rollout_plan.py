@@ -22,7 +22,7 @@ display = Display()
 APPROVAL_OPTIONS = ("change_id", "approver", "expires_at", "source", "path", "url", "url_token", "ca_path",
                     "timeout")
 ARGUMENT_SPEC = {
-    "step": {"type": "str", "choices": ["plan", "commit", "migrate"], "default": "plan"},
+    "step": {"type": "str", "choices": ["plan", "commit", "migrate", "resume"], "default": "plan"},
     "kind": {"type": "str", "choices": ["deploy", "rollback"], "default": "deploy"},
     "version": {"type": "str"},
     "release_id": {"type": "str"},
@@ -77,6 +77,13 @@ ARGUMENT_SPEC = {
         "enabled": {"type": "bool", "default": False},
         "reason": {"type": "str", "default": ""},
     }},
+    # rolling_pause_after (canary, or a batch number) and how long the paused run keeps its locks (rolling_pause_ttl).
+    "pause_after": {"type": "raw", "default": ""},
+    "pause_ttl": {"type": "int", "default": 86400},
+    # The resume step (promote.yml, abort.yml): what to do with the paused run, which one ("" for whichever holds
+    # the hosts), and the hosts' answers (rollout_host step resume, registered under ``prepared``).
+    "resume": {"type": "str", "choices": ["promote", "abort"], "default": "promote"},
+    "run_id": {"type": "str", "default": ""},
 }
 
 
@@ -108,6 +115,13 @@ def input_problems(args, hosts=()):
             found.append('rolling_emergency is on without a reason: give -e emergency_reason="..." (it is recorded in '
                          'the change log and announced)')
         found += _inputs.text_problems({"emergency_reason": emergency.get("reason")})
+        try:
+            _rollout.pause_after(args.get("pause_after"), bool((args.get("canary") or {}).get("enabled")))
+        except _rollout.PlanError as exc:
+            found.append(str(exc))
+        if args["pause_ttl"] < 60:
+            found.append("rolling_pause_ttl is %d: give the seconds a paused run keeps its locks (at least 60; "
+                         "the default 86400 is a day)" % args["pause_ttl"])
         found += _inputs.maintenance_problems(inputs.get("migrate_maintenance") or "",
                                               (args.get("migrate") or {}).get("command") or "",
                                               bool(args["lb"].get("enabled")))
@@ -238,6 +252,9 @@ def plan(args, hosts, extra_vars, run_id=None, now=None):
         bool(args["inputs"].get("is_production")), args.get("watch_seconds") if kind == "deploy" else 0)
     emergency = args.get("emergency") or {}
     run["emergency"] = (emergency.get("reason") or "").strip() if kind == "deploy" and emergency.get("enabled") else ""
+    run["policy"]["pause_after"] = 0 if kind != "deploy" or run["emergency"] else _rollout.pause_after(
+        args.get("pause_after"), run["policy"]["canary"]["enabled"])
+    run["policy"]["pause_ttl"] = args["pause_ttl"]
     if run["emergency"]:
         # The emergency path: the lock, the drain, the gate and the automatic revert stay; nothing waits.
         run["policy"]["analysis"].update(enabled=False, watch_seconds=0.0)
@@ -283,6 +300,8 @@ class ActionModule(ActionBase):
         try:
             if args["step"] == "migrate":
                 run = self.migrate(_rollout.run_from(task_vars), args, task_vars)
+            elif args["step"] == "resume":
+                run = self.resume(args, task_vars)
             elif args["step"] == "plan":
                 hosts = list(task_vars.get("ansible_play_hosts_all") or [])
                 hostvars = task_vars.get("hostvars") or {}
@@ -319,6 +338,9 @@ class ActionModule(ActionBase):
             return result
         if args["step"] == "plan":
             result.update(changed=False, run=run, msg="run %s planned" % run["run_id"])
+        elif args["step"] == "resume":
+            # Registered as rolling_run: the paused run's object, continued by this process.
+            result.update(run, changed=False, msg=_rollout.resumed_line(run))
         elif args["step"] == "migrate":
             # Registered as rolling_run again: the run object, with the migration's outcome.
             result.update(run, changed=(run.get("migration") or {}).get("outcome") == "succeeded",
@@ -327,6 +349,25 @@ class ActionModule(ActionBase):
             # Registered as rolling_run: the result is the run object.
             result.update(run, changed=False, msg=_rollout.announce(run))
         return result
+
+    def resume(self, args, task_vars):
+        """The paused run's object, continued (promote) or switched back (abort) by this process; on the load balancer
+        when there is one (the task is delegated to it), where the run beats again."""
+        hostvars = task_vars.get("hostvars") or {}
+        answers = {}
+        # Every host of the play was read (rollout_host step=resume), none changed yet.
+        for host in task_vars.get("ansible_play_hosts_all") or []:
+            try:
+                answers[host] = hostvars[host].get(args["prepared"])
+            except KeyError:
+                answers[host] = None
+        run = _rollout.resume(args["run_id"], answers, args["resume"], _rollout.actor(self._extra_vars(task_vars)),
+                              args["reason"])
+        run["controller"] = _holder.identity()
+        if run["lb"].get("enabled") and not self._task.check_mode:
+            run["heartbeat"] = self.heartbeat(run, task_vars)
+        _runinfo.say(display, _rollout.resumed_line(run))
+        return run
 
     def migrate(self, run, args, task_vars):
         """Run the migration once, on the host the commit chose (the task is delegated to it)."""

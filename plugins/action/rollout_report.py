@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 import time
 
@@ -47,13 +48,20 @@ def smoke_test(url, version, requests, proof=None, probe=probe_http):
 
 def report(run, hostvars, now, smoke=None):
     """(summary, failed, message) of a finished run, from the run object and the records on the hosts."""
-    rows = _rollout.records_of(run, hostvars)
+    forward = _rollout.batch_records(run, hostvars)
+    rows = _rollout.rows_of(forward)
     recovered = _rollout.records_of(run, hostvars, _rollout.RECOVER_VAR)
-    closed = _rollout.window_closed(run, hostvars)
-    final = _rollout.final_rows(run, rows, recovered)
+    closed = _rollout.closed_of(forward)
+    paused = _rollout.paused_of(run, forward)
+    if paused:
+        # The run ends paused: its locks hold for rolling_pause_ttl from the pause.
+        at = _rollout.parse_stamp(paused.get("at")) or now
+        until = datetime.datetime.fromtimestamp(at + run["policy"]["pause_ttl"], datetime.timezone.utc)
+        run = dict(run, paused=dict(paused, until=until.strftime("%Y-%m-%dT%H:%M:%SZ")))
+    final = _rollout.final_rows(run, rows, recovered, run.get("paused"))
     errors = _rollout.batch_errors(run, hostvars) + _rollout.batch_errors(run, hostvars, _rollout.RECOVER_VAR)
     failed, message = _rollout.verdict(run, final, errors, closed, smoke)
-    records = _rollout.batch_records(run, hostvars) + _rollout.batch_records(run, hostvars, _rollout.RECOVER_VAR)
+    records = forward + _rollout.batch_records(run, hostvars, _rollout.RECOVER_VAR)
     before = [r["served_before"] for r in records if r.get("served_before") is not None]
     after = [r["served_after"] for r in records if r.get("served_after") is not None]
     served = (max(after) - min(before)) if before and after else None
@@ -94,7 +102,9 @@ class ActionModule(ActionBase):
                                    run["policy"].get("smoke_proof"))
                 found, failed, message = report(run, hostvars, time.time(), smoke)
         rolled_back = run["kind"] == "rollback" or bool(_rollout.records_of(run, hostvars, _rollout.RECOVER_VAR))
-        ending = [] if self._task.check_mode else _rollout.end_hooks(run, failed, rolled_back)
+        # A paused run is not over: its end-of-run hooks run when promote.yml or abort.yml ends it.
+        over = not self._task.check_mode and not found.get("paused")
+        ending = _rollout.end_hooks(run, failed, rolled_back) if over else []
         if ending:
             problems = [problem for problem in (_rollout.run_controller_hooks(commands, point, run, env)
                                                 for point, commands, env in ending) if problem]
@@ -109,7 +119,7 @@ class ActionModule(ActionBase):
             _runinfo.say(display, line)
         # The task itself succeeds, or Ansible would drop the stats; the play's next task fails the run.
         # The task files of rolling_hook_tasks that the finish play includes next (none in check mode).
-        tasks = [] if self._task.check_mode else _rollout.end_task_hooks(run, failed, rolled_back)
+        tasks = _rollout.end_task_hooks(run, failed, rolled_back) if over else []
         result.update(changed=False, summary=found, run_failed=bool(failed), verdict=message, task_hooks=tasks,
                       msg=message or _rollout.summary_lines(found)[0],
                       ansible_stats={"data": {STATS[run["kind"]]: found}, "per_host": False, "aggregate": False})

@@ -244,7 +244,8 @@ class RunRecorder(object):
                 entry["started_at"] = entry["phases"][0]["start"]
                 entry["finished_at"] = entry["phases"][-1]["end"]
             hosts[name] = entry
-        bad = [name for name, entry in hosts.items() if entry["outcome"] in _rollout.BAD]
+        # An abort leaves the hosts after the pause not_started, as it should.
+        bad = [name for name, entry in hosts.items() if entry["outcome"] in _rollout.BAD and not summary.get("abort")]
         failed = bool(summary.get("failed")) or bool(bad) or any(
             counts.get("failures") or counts.get("unreachable") for counts in stats_summary.values())
         change = dict(_runinfo.change_from(self.extra_vars))
@@ -263,7 +264,8 @@ class RunRecorder(object):
             "started_at": _runinfo.stamp(self.started),
             "finished_at": _runinfo.stamp(finished),
             "duration_s": round((finished - self.started).total_seconds(), 3),
-            "outcome": "interrupted" if interrupted else "failed" if failed else "succeeded",
+            "outcome": "interrupted" if interrupted else "failed" if failed else "paused" if summary.get("paused")
+            else "aborted" if summary.get("abort") else "succeeded",
             "rolled_back": any(entry["outcome"] == "rolled_back" for entry in hosts.values()),
             "hosts": hosts,
             "failures": self.failures,
@@ -278,7 +280,8 @@ class RunRecorder(object):
             record["phases_s"] = summary["phases_s"]
         # The migration (where, outcome, duration, whether it can be undone), a rollback's override past one, and
         # the analyses between batches (each metric's value, threshold and verdict).
-        for key in ("migration", "past_migration", "analysis", "watch", "emergency"):
+        # A pause (rolling_pause_after), and the pause a promote or abort continued (that run's id and batch).
+        for key in ("migration", "past_migration", "analysis", "watch", "emergency", "paused", "resumed", "abort"):
             if summary.get(key):
                 record[key] = summary[key]
         if record["kind"] == "maintenance" and summary:

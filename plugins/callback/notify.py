@@ -19,11 +19,14 @@ description:
     They come from the options below or, when those are unset, from the inventory variables C(conveyor_notify_url),
     C(conveyor_notify_slack_url) and C(conveyor_notify_token), which may be vaulted.
   - Runs that use none of the collection's roles or modules send nothing.
-  - Every event has a severity - C(info) (started, batch done, a run that succeeded), C(warning) (a manual rollback
-    that succeeded, and every event of an emergency deploy, which names its reason) or C(critical) (a host failed,
+  - Every event has a severity - C(info) (started, batch done, a run that succeeded or paused), C(warning) (a manual
+    rollback or an abort that succeeded, and every event of an emergency deploy, which names its reason) or
+    C(critical) (a host failed,
     an automatic rollback, a failed run). Who gets what is configuration - the inventory variable
     C(conveyor_notify_routes) gives each endpoint (C(generic), C(slack)) the C(events) and C(severities) it takes,
     for example failures to the on-call hook and everything to a channel.
+  - The C(ended) event's C(outcome) is C(succeeded), C(failed), C(paused) (C(rolling_pause_after); its text says how
+    to promote or abort the run) or C(aborted) (C(playbooks/abort.yml)).
   - The support contacts the inventory names in C(env_contacts) (C(on_call), C(escalation), C(owner), any other role)
     are named in every critical notification, in its text and as C(contacts) in the generic payload.
   - Enable it with C(callbacks_enabled = conveyor.deploy.notify) in ansible.cfg or E(ANSIBLE_CALLBACKS_ENABLED).
@@ -136,11 +139,11 @@ SINKS = ("generic", "slack")
 
 
 def severity_of(event, outcome=None, kind=None, emergency=False):
-    """How urgent an event is: a failure or an automatic rollback is critical; a manual rollback that worked, or
-    any event of an emergency deploy, a warning; the rest, information."""
+    """How urgent an event is: a failure or an automatic rollback is critical; a manual rollback or an abort that
+    worked, or any event of an emergency deploy, a warning; the rest (a pause too), information."""
     if event in ("host_failed", "auto_rollback") or (event == "ended" and outcome == "failed"):
         return "critical"
-    if (event == "ended" and kind == "rollback") or emergency:
+    if (event == "ended" and (kind == "rollback" or outcome == "aborted")) or emergency:
         return "warning"
     return "info"
 
@@ -393,7 +396,7 @@ class CallbackModule(CallbackBase):
             # The same figures as the progress line: batch k of n, hosts moved, elapsed, ETA.
             self._send("batch_done", "%s: batch done: %s" % (self._describe(), shown), batch=shown,
                        figures=clean.get("figures") or {})
-        if "conveyor_notify_auto_rollback" in tags and not self.run["auto_rollback"]:
+        if "conveyor_notify_auto_rollback" in tags and not self.run["auto_rollback"] and not result.result.get("abort"):
             self.run["auto_rollback"] = True
             self._send("auto_rollback", "%s failed: automatic rollback of the fleet started" % self._describe(),
                        scope="fleet")
@@ -431,10 +434,13 @@ class CallbackModule(CallbackBase):
             summary, rows = _runinfo.run_summary(custom)
             failed = bool(bad) or bool(summary.get("failed"))
             outcomes = {host: row.get("outcome") for host, row in rows.items()}
-            text = "%s %s" % (self._describe(), "FAILED" + ((" on " + ", ".join(bad)) if bad else "") if failed else "succeeded")
+            ended = "paused" if summary.get("paused") else "aborted" if summary.get("abort") else "succeeded"
+            text = "%s %s" % (self._describe(), "FAILED" + ((" on " + ", ".join(bad)) if bad else "") if failed else ended)
+            if summary.get("paused") and not failed:
+                text += " (%s)" % _rollout.pause_line(summary["paused"], summary.get("run_id"))
             if outcomes:
                 text += ": " + ", ".join("%s %s" % item for item in sorted(outcomes.items()))
-            self._send("ended", text, outcome="failed" if failed else "succeeded", hosts=outcomes or
+            self._send("ended", text, outcome="failed" if failed else ended, hosts=outcomes or
                        {host: ("failed" if host in bad else "ok") for host in counts})
         if not self.dispatcher.close(float(self.get_option("drain_timeout"))):
             self._display.warning("conveyor.deploy.notify: notifications still queued after %ss were dropped"

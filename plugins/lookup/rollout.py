@@ -13,7 +13,8 @@ description:
   - The rollout plays (C(playbooks/rollout.yml)) are given their hosts and C(serial) by this lookup, from the run
     object C(rolling_run) that the prepare entry point of M(conveyor.deploy.rollout_plan) left on the hosts.
   - C(hosts) and C(sizes) are the hosts that move, in batch order, and the size of each batch; C(recover_hosts) and
-    C(recover_sizes) are those a fleet recovery moves back after a failed deploy (none otherwise); C(run_hosts) are
+    C(recover_sizes) are those a fleet recovery moves back after a failed deploy, or that C(playbooks/abort.yml) moves
+    back (none otherwise); a promoted run's C(hosts) and C(sizes) are those of the batches after its pause; C(run_hosts) are
     all the hosts of the run; C(end_hook_hosts) are the run's hosts when its report (C(rolling_report)) names
     end-of-run task hooks, else none; C(failed_run_hosts) is the run's first host when its report says the run
     failed, else none (the play that fails the run then costs nothing).
@@ -88,10 +89,10 @@ def answer(term, run, hostvars):
             return list(run["hosts"]) if report.get("task_hooks") else []
         return list(run["hosts"][:1]) if report.get("run_failed") else []
     if term in ("hosts", "sizes"):
-        batches = run["batches"]
+        # A promote continues after the batches its run moved before the pause (an abort moves none forward).
+        batches = run["batches"][run.get("start_batch") or 0:]
     else:
-        rows = _rollout.records_of(run, hostvars)
-        batches = _rollout.recovery(run, rows, _rollout.window_closed(run, hostvars))[1]
+        batches = _rollout.recovery_of(run, _rollout.batch_records(run, hostvars))[1]
     if term.endswith("hosts"):
         return [host for batch in batches for host in batch]
     return [len(batch) for batch in batches] or [1]

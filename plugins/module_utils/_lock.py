@@ -50,6 +50,12 @@ def expiry_text(lock):
 
 
 def describe(lock):
+    paused = lock.get("paused")
+    if isinstance(paused, dict):
+        return ("paused run %s by %s (release %s, paused after batch %s of %s at %s; the pause holds until %s: promote "
+                "it with playbooks/promote.yml or abort it with playbooks/abort.yml)" % (
+                    lock.get("run_id"), lock.get("owner"), paused.get("release_id"), paused.get("after_batch"),
+                    paused.get("batches"), paused.get("at"), expiry_text(lock)))
     return "run %s by %s (pid %s) since %s, ttl %ss%s" % (
         lock.get("run_id"), lock.get("owner"), lock.get("pid"), lock.get("started_at"), lock.get("ttl"),
         " renewed by its heartbeats" if lock.get("renewed") else "")
@@ -191,6 +197,9 @@ def _acquire(layout, params, check_mode=False):
     if held is not None and held.get("run_id") == params["run_id"]:
         return dict(changed=False, lock=held, stale=False, msg="run %s already holds the lock" % params["run_id"])
     why = takeover_reason(held, params, now) if held is not None else None
+    if held is not None and why is None and not params.get("force") and isinstance(held.get("paused"), dict):
+        raise ReleaseError("Could not take the deploy lock on %s: held by %s." % (layout.root, describe(held)),
+                           lock=held, stale=False)
     if held is not None and why is None and not params.get("force"):
         raise ReleaseError("Could not take the deploy lock on %s: held by %s. Wait for that run to finish; "
                            "if it died, the next run on the same controller takes the lock over, %sand any run "
@@ -241,5 +250,110 @@ def release(layout, params, check_mode=False):
         if held.get("run_id") != params["run_id"]:
             append_history(layout, "lock_force_release", result="forced", reason=params["reason"], broken=held,
                            run_id=params["run_id"])
+        if os.path.exists(state_path(layout)):
+            # What a paused run left for its promote or abort: that run is over now.
+            os.unlink(state_path(layout))
     return dict(changed=True, lock=None, stale=stale, previous=held,
                 msg="%s the deploy lock of run %s" % ("would release" if check_mode else "released", held.get("run_id")))
+
+
+def _replace_own(layout, held, lock):
+    """Swap this run's own lock ``held`` for ``lock``: removed while still ``held``, then created; False when another
+    process changed it in between (nothing is then written)."""
+    if not remove_lock(layout.lock, held):
+        return False
+    return create_lock(layout.lock, lock)
+
+
+def state_path(layout):
+    """Where a paused run keeps its state on the host (next to its lock; root only)."""
+    return os.path.join(os.path.dirname(layout.lock), "paused-run.json")
+
+
+def _write_private(path, data):
+    scratch = "%s.%d.tmp" % (path, os.getpid())
+    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, sort_keys=True)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.rename(scratch, path)
+
+
+def pause(layout, run_id, ttl, state, check_mode=False):
+    """Keep the lock of run ``run_id`` while the run is paused (rolling_pause_after), for ``ttl`` seconds.
+
+    The lock then names no process and no heartbeat: nobody can prove a paused run dead, so it holds until it is
+    promoted or aborted (playbooks/promote.yml, abort.yml), or until it expires. The run's state (``state``: its run
+    object and batch records), which promote and abort continue from, goes to a file of its own that only root reads
+    (it names the run's hooks); the lock says what is paused, for the checklist and verify.yml.
+    """
+    held = read_lock(layout.lock)
+    if not held or held.get("run_id") != run_id:
+        raise ReleaseError("Could not pause run %s on %s: %s." % (
+            run_id, layout.root, "it holds no deploy lock there" if not held else "the lock is " + describe(held)))
+    now = utcnow()
+    info = dict((key, state.get(key)) for key in ("release_id", "version", "after_batch", "batches", "canary"))
+    info["at"] = state.get("at") or isoformat(now)
+    lock = {"run_id": run_id, "owner": held.get("owner"), "pid": None, "ttl": int(ttl), "started_at": isoformat(now),
+            "expires_at": isoformat(now + datetime.timedelta(seconds=int(ttl))), "paused": info}
+    if check_mode:
+        return dict(changed=True, lock=lock, msg="would keep the deploy lock of run %s while it is paused" % run_id)
+    _write_private(state_path(layout), dict(state, run_id=run_id))
+    if not _replace_own(layout, held, lock):
+        raise ReleaseError("Could not pause run %s on %s: its lock changed meanwhile (%s)."
+                           % (run_id, layout.root, describe(read_lock(layout.lock) or {})))
+    append_history(layout, "paused", release_id=info["release_id"], version=info["version"], run_id=run_id,
+                   after_batch=info["after_batch"], until=lock["expires_at"])
+    return dict(changed=True, lock=lock, msg="the deploy lock of run %s holds while it is paused, until %s"
+                % (run_id, lock["expires_at"]))
+
+
+def read_state(layout, run_id):
+    """The state paused run ``run_id`` left on the host, or raises ReleaseError saying why it cannot be read."""
+    path = state_path(layout)
+    try:
+        with open(path, "r") as handle:
+            state = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise ReleaseError("Could not read the state of paused run %s (%s): %s." % (run_id, path, exc))
+    if not isinstance(state, dict) or state.get("run_id") != run_id:
+        raise ReleaseError("The state in %s is not that of paused run %s." % (path, run_id))
+    return state
+
+
+def resume(layout, wanted, params, check_mode=False):
+    """Take back the lock of a paused run for the process that promotes or aborts it.
+
+    ``wanted``: the run id asked for ("" takes whichever paused run holds the host). ``params``: the new holder
+    (deploy_lock's owner, pid, controller, ttl, renewed, bound). Returns ``paused`` (what the lock says) and
+    ``state`` (the run's state), both None when no paused run holds the host; raises ReleaseError when the paused
+    run is not the one asked for, or its state cannot be read.
+    """
+    held = read_lock(layout.lock)
+    if not held or not isinstance(held.get("paused"), dict):
+        return dict(changed=False, paused=None, state=None,
+                    msg="no paused run holds the host" + ("; %s holds its lock" % describe(held) if held else ""))
+    if wanted and held.get("run_id") != wanted:
+        raise ReleaseError("The deploy lock on %s is held by %s, not by run %s." % (layout.root, describe(held), wanted),
+                           lock=held, stale=False)
+    if is_stale(held, utcnow()):
+        raise ReleaseError("The pause of run %s on %s expired at %s: its lock is an expired lock now, which the next "
+                           "deploy takes over. Deploy again." % (held["run_id"], layout.root, expiry_text(held)),
+                           lock=held, stale=True)
+    state = read_state(layout, held["run_id"])
+    # Readers that cannot see the heartbeats judge the lock by the bound the paused run planned.
+    bound = params.get("bound") or int(((state.get("run") or {}).get("lock") or {}).get("bound_s") or 0)
+    lock = new_lock(held["run_id"], params.get("owner") or held.get("owner"), params.get("pid"), params["ttl"],
+                    utcnow(), params.get("controller"), params.get("renewed"), bound)
+    lock["resumed"] = dict(held["paused"])
+    answer = dict(changed=True, lock=lock, paused=dict(held["paused"], run_id=held["run_id"]), state=state)
+    if check_mode:
+        return dict(answer, msg="would take back the deploy lock of paused run %s" % held["run_id"])
+    if not _replace_own(layout, held, lock):
+        raise ReleaseError("Could not take back the lock of paused run %s on %s: it changed meanwhile (%s)."
+                           % (held["run_id"], layout.root, describe(read_lock(layout.lock) or {})))
+    append_history(layout, "resumed", release_id=held["paused"].get("release_id"), run_id=held["run_id"],
+                   by_pid=params.get("pid"))
+    return dict(answer, msg="took back the deploy lock of paused run %s" % held["run_id"])

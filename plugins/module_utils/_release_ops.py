@@ -23,7 +23,7 @@ import tempfile
 from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.urls import fetch_url
 
-from ansible_collections.conveyor.deploy.plugins.module_utils._lock import is_stale, read_lock
+from ansible_collections.conveyor.deploy.plugins.module_utils._lock import describe, is_stale, read_lock
 from ansible_collections.conveyor.deploy.plugins.module_utils._release import (
     DOWNLOAD_SCRATCH, MANIFEST, MANIFEST_FORMAT, TMP_PREFIX, Layout, ReleaseError, activate_release, append_history,
     app_root_problem, harden_tree, isoformat, list_releases, manifest_problems, mark_release, member_problems,
@@ -492,7 +492,7 @@ def inspect(params):
     by_id = dict((r["release_id"], r) for r in releases)
     lock = read_lock(layout.lock)
     if lock is not None:
-        lock = dict(lock, stale=is_stale(lock, utcnow()))
+        lock = dict(lock, stale=is_stale(lock, utcnow()), described=describe(lock))
     result = dict(
         app_root_exists=os.path.isdir(layout.root),
         current=by_id.get(current_id) if current_id else None,

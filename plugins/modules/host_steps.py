@@ -121,6 +121,15 @@ options:
       reason:
         description: Why O(lock.takeover) is safe, recorded in the history with the takeover.
         type: str
+      resume:
+        description:
+          - The lock of a paused run (M(conveyor.deploy.rollout_batch)'s pause, C(rolling_pause_after)); nothing else
+            runs. V(peek) returns that run's state (RV(paused), RV(state)) and changes nothing; V(take) hands the lock
+            to this process (the lock's other options), once the controller has checked every host. O(run_id) names
+            the paused run wanted, or is empty (V(peek) only) for whichever paused run holds the host. A host no paused
+            run holds is left alone (RV(paused) is null); one held by another paused run fails, naming it.
+        type: str
+        choices: [peek, take]
       changelog_anchor:
         description:
           - The change log's head as the run found it (C(seq) and C(sha256) of its last record). When the lock is
@@ -223,6 +232,22 @@ options:
     description: Release the deploy lock held by O(run_id) (a lock of another run is left alone and reported).
     type: bool
     default: false
+  pause:
+    description:
+      - Keep the lock of O(run_id) while the run is paused, instead of O(unlock). The lock then names no process
+        and no heartbeat, so no run takes it over before it expires; the checklist and C(verify.yml) report it.
+    type: dict
+    suboptions:
+      ttl:
+        description: Seconds the pause holds the lock (C(rolling_pause_ttl)); after that it expires like any lock.
+        type: int
+        required: true
+      state:
+        description:
+          - What C(playbooks/promote.yml) and C(playbooks/abort.yml) continue from (the run object and its batch
+            records), kept next to the lock in a file only root reads.
+        type: dict
+        required: true
 seealso:
   - module: conveyor.deploy.rollout_host
   - module: conveyor.deploy.release
@@ -297,6 +322,17 @@ lock_held:
   description: The lock of another run that could not be taken over.
   returned: when the lock step failed on another run's lock
   type: dict
+paused:
+  description:
+    - With O(lock.resume), what the lock of the paused run said (C(run_id), C(release_id), C(version),
+      C(after_batch), C(batches), C(at)), or null when no paused run held the host. With O(pause), whether the lock
+      is now kept for the paused run.
+  returned: with O(lock.resume) or O(pause)
+  type: raw
+state:
+  description: With O(lock.resume), the paused run's state (its run object and batch records), or null.
+  returned: with O(lock.resume)
+  type: dict
 release:
   description: The staged release's manifest.
   returned: with O(stage)
@@ -336,7 +372,7 @@ from ansible_collections.conveyor.deploy.plugins.module_utils._probe import prob
 from ansible_collections.conveyor.deploy.plugins.module_utils._release import (
     Layout, ReleaseError, app_root_problem, append_history,
 )
-from ansible_collections.conveyor.deploy.plugins.module_utils import _migration, _release_ops
+from ansible_collections.conveyor.deploy.plugins.module_utils import _lock, _migration, _release_ops
 
 
 class StepFailed(Exception):
@@ -501,6 +537,19 @@ class Steps(object):
         params = dict(run_id=self.params["run_id"], force=False, reason=None)
         self.took(release_lock(self.layout, params, self.module.check_mode))
 
+    def pause(self, options):
+        self.took(_lock.pause(self.layout, self.params["run_id"], options["ttl"], options["state"],
+                              self.module.check_mode))
+        self.result["paused"] = not self.module.check_mode
+
+    def resume(self, options):
+        peek = options["resume"] == "peek"
+        answer = _lock.resume(self.layout, self.params["run_id"], options, self.module.check_mode or peek)
+        if not peek:
+            self.took(answer)
+        self.result.update(paused=answer.get("paused"), state=answer.get("state") if peek else None,
+                           locked=bool(answer.get("paused")) and not self.module.check_mode and not peek)
+
     def run(self):
         params = self.params
         self.timed("inspect", self.inspect)
@@ -511,6 +560,10 @@ class Steps(object):
                 self.result["skipped"] = reason
                 self.said.append(reason)
                 return
+        if params["lock"] is not None and params["lock"]["resume"]:
+            # promote.yml and abort.yml: read the paused run's state, then take back its lock.
+            self.timed("lock", self.resume, params["lock"])
+            return
         if params["lock"] is not None and (self.moving() or foreign is not None):
             self.timed("lock", self.lock, params["lock"])
         if params["stage"] is not None:
@@ -525,7 +578,10 @@ class Steps(object):
             self.finishing("mark", self.mark, mark)
         if params["prune"]:
             self.finishing("prune", self.prune)
-        if params["unlock"]:
+        if params["pause"] is not None:
+            # A paused run keeps its lock (its finish does not unlock): a failure here fails the task.
+            self.timed("pause", self.pause, params["pause"])
+        elif params["unlock"]:
             self.finishing("unlock", self.unlock)
 
 
@@ -568,6 +624,7 @@ def main():
                 takeover=dict(type="str"),
                 wait_younger=dict(type="int", default=0),
                 reason=dict(type="str"),
+                resume=dict(type="str", choices=["peek", "take"]),
                 changelog_anchor=dict(type="dict", options=dict(
                     seq=dict(type="int", required=True),
                     sha256=dict(type="str", required=True),
@@ -594,6 +651,10 @@ def main():
             )),
             prune=dict(type="int", default=0),
             unlock=dict(type="bool", default=False),
+            pause=dict(type="dict", options=dict(
+                ttl=dict(type="int", required=True),
+                state=dict(type="dict", required=True),
+            )),
         ),
         supports_check_mode=True,
     )

@@ -241,6 +241,8 @@ def check_lock(layout):
     if is_stale(held, utcnow()):
         return True, ("an expired deploy lock is there (%s, expired %s): the rollout takes it over, records it, "
                       "and puts the host through its batch again" % (describe(held), expiry_text(held))), held
+    if isinstance(held.get("paused"), dict):
+        return False, "held by %s" % describe(held), held
     return False, ("held by %s: wait for that run to finish (if it died on this controller%s, the checklist "
                    "says so and the rollout takes the lock over)" % (
                        describe(held), ", or its heartbeats stop for its ttl" if held.get("renewed") else "")), held

@@ -103,7 +103,9 @@ target_problem:
   type: str
   sample: no complete, verified release carries version 0.9.0
 lock:
-  description: The deploy lock, or C(null) when none is held. C(stale) says whether its time to live has passed.
+  description:
+    - The deploy lock, or C(null) when none is held. C(stale) says whether its time to live has passed, C(described)
+      says who holds it in words, and C(paused) is there when a paused run (C(rolling_pause_after)) holds it.
   returned: always
   type: dict
   sample: {run_id: 20261127T101500Z-2.0.0, owner: alice@controller, stale: false}

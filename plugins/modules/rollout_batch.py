@@ -23,6 +23,10 @@ description:
     capacity guard included) and returns that drain as RV(next_drain); the next batch's O(step=drain) then finds it
     and calls the load balancer only to put back a drained host that has left the play since. One load-balancer
     task per batch instead of two.
+  - With C(rolling_pause_after), the O(step=done) of that batch, when it passed, drains no next batch and returns
+    RV(paused) (C(after_batch), C(batches), C(at), C(canary_weight)); a canary keeps its reduced weight. The cutover
+    play then ends, and the finish play keeps the run's locks. In a promoted run, the first batch's drain gives the
+    canary its full weight back in the same call.
   - The run object comes from C(rolling_run); the batch is the run's batch that holds the play's current hosts.
 author:
   - conveyor.deploy developers (@conveyor-deploy)
@@ -104,6 +108,14 @@ error:
 figures:
   description: The progress figures - batch, batches, moved, hosts, elapsed_s, eta_s, stopped.
   returned: with O(step=done)
+  type: dict
+abort:
+  description: Whether the run is an abort of a paused run (C(playbooks/abort.yml)), not an automatic rollback.
+  returned: with O(step=drain)
+  type: bool
+paused:
+  description: The pause (C(rolling_pause_after)) this batch ends the run with - C(after_batch), C(batches), C(at), C(canary_weight).
+  returned: with O(step=done), when the run pauses after this batch
   type: dict
 next_drain:
   description: The next batch's drain (as O(step=drain) returns it), made at the end of this one.

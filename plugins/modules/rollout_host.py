@@ -22,6 +22,14 @@ description:
   - O(step=finish) marks the release good and prunes after a successful deploy, marks the abandoned release failed
     after a fleet recovery or a rollback, and releases the lock this run took, in one M(conveyor.deploy.host_steps)
     execution (none when there is nothing to do).
+  - O(step=resume) (C(playbooks/promote.yml), C(playbooks/abort.yml)) reads what the paused run that holds the host
+    (O(run_id), or whichever) left there (RV(paused), RV(state)) for M(conveyor.deploy.rollout_plan)'s
+    O(conveyor.deploy.rollout_plan#module:step=resume), and changes nothing. It needs no run object.
+  - O(step=adopt), once that step rebuilt the run object, hands the paused run's lock to this process (renewed by its
+    heartbeats on the load balancer). A host the run does not move costs nothing; a host whose lock cannot be taken
+    back fails the task, so that it takes no part in the run.
+  - With a paused run (C(rolling_pause_after)), O(step=finish) keeps the lock instead of releasing it (see
+    M(conveyor.deploy.host_steps)' O(conveyor.deploy.host_steps#module:pause)) and marks and prunes nothing.
   - Errors do not fail the task; they are returned (RV(error)) so that M(conveyor.deploy.rollout_plan) aborts the
     whole run with every host's reason at once.
   - The run object comes from the C(rolling_run) variable (or, while preparing, C(__rolling_plan)).
@@ -40,7 +48,7 @@ options:
   step:
     description: What to do.
     type: str
-    choices: [prepare, resolve, finish]
+    choices: [prepare, resolve, finish, resume, adopt]
     required: true
   app_root:
     description: Absolute application root; by default the run object's.
@@ -92,6 +100,10 @@ options:
     type: list
     elements: str
     default: []
+  run_id:
+    description: With O(step=resume), the paused run to take back; empty for whichever paused run holds the host.
+    type: str
+    default: ""
 seealso:
   - module: conveyor.deploy.rollout_plan
   - module: conveyor.deploy.host_steps
@@ -143,4 +155,12 @@ outcome:
   description: With O(step=finish), the host's outcome in the run.
   returned: with O(step=finish)
   type: str
+paused:
+  description: With O(step=resume), what the paused run's lock said (C(run_id), C(release_id), C(after_batch)...), or null.
+  returned: with O(step=resume)
+  type: dict
+state:
+  description: With O(step=resume), the state the paused run left on the host (its run object and batch records), or null.
+  returned: with O(step=resume)
+  type: dict
 """

@@ -32,6 +32,11 @@ description:
     migration there with M(conveyor.deploy.host_steps) (O(migrate)), and returns the run object again with its
     outcome (RV(migration)); a failed migration aborts the run (RV(aborted)), nothing live changed, and the release
     is then marked failed on every host that staged it. Without a migration it touches no host.
+  - O(step=resume) (run once, after M(conveyor.deploy.rollout_host) O(conveyor.deploy.rollout_host#module:step=resume)
+    on every host, delegated to the load balancer) rebuilds the paused run's object from what the hosts returned, to
+    promote it (O(resume=promote), the batches after the pause) or abort it (O(resume=abort), the hosts it moved go
+    back). It fails naming the problem when no paused run holds the hosts, when they hold different ones, or when a
+    host of the run no longer does.
   - An action plugin that runs on the controller; it contacts no host but the load balancer and the migration host.
 author:
   - conveyor.deploy developers (@conveyor-deploy)
@@ -45,9 +50,9 @@ attributes:
     support: none
 options:
   step:
-    description: V(plan) before the hosts are prepared, V(commit) after, V(migrate) after the commit.
+    description: V(plan) before the hosts are prepared, V(commit) after, V(migrate) after the commit; V(resume) to take back a paused run.
     type: str
-    choices: [plan, commit, migrate]
+    choices: [plan, commit, migrate, resume]
     default: plan
   kind:
     description: The kind of run.
@@ -61,7 +66,7 @@ options:
     description: The release directory's name; by default C(<UTC second>-<version>).
     type: str
   reason:
-    description: Why (a rollback's reason, required in production).
+    description: Why (a rollback's reason, required in production; an abort's reason with O(step=resume)).
     type: str
     default: ""
   app_root:
@@ -101,6 +106,25 @@ options:
     description: How long the analysis goes on over the whole fleet after the last batch (0 for none).
     type: raw
     default: 0
+  pause_after:
+    description:
+      - V(canary) (the first batch; needs the canary) or the number of the batch after which the deploy pauses, its locks
+        held (C(rolling_pause_after)); empty for none. Not in an emergency deploy.
+    type: raw
+    default: ""
+  pause_ttl:
+    description: Seconds a paused run keeps its locks (at least 60).
+    type: int
+    default: 86400
+  resume:
+    description: With O(step=resume), V(promote) or V(abort) the paused run.
+    type: str
+    choices: [promote, abort]
+    default: promote
+  run_id:
+    description: With O(step=resume), the paused run wanted; empty for whichever holds the hosts.
+    type: str
+    default: ""
   fleet_size:
     description: How many backends the load balancer has (a run limited to some hosts counts the others as serving).
     type: int

@@ -34,6 +34,8 @@ OUTCOMES = {
     "unreachable": "stopped answering during the run",
     "not_started": "the rollout stopped before this host's batch: left untouched",
     "refused": "refused before any host changed (inspection, lock or staging failed)",
+    "waiting": "the run is paused before this host's batch: playbooks/promote.yml moves it, playbooks/abort.yml "
+               "leaves it",
 }
 BAD = ("failed", "unreachable", "not_started", "refused")
 
@@ -207,6 +209,15 @@ def run_from(task_vars, planned=False):
 
 def utcnow():
     return datetime.datetime.now(datetime.timezone.utc)
+
+
+def parse_stamp(text):
+    """The POSIX time of a ``%Y-%m-%dT%H:%M:%SZ`` stamp, or None."""
+    try:
+        return datetime.datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=datetime.timezone.utc).timestamp()
+    except ValueError:
+        return None
 
 
 def actor(extra_vars, user=None, controller=None):
@@ -499,9 +510,16 @@ def _announce(run):
             if back else ""
         emergency = (" EMERGENCY (%s): no canary, analysis, watch, bake or window; the lock, the drain, the health "
                      "gate and the automatic revert stay." % run["emergency"]) if run.get("emergency") else ""
-        return "Release %s (%s) staged on %d host(s); batches of %s host(s), at least %d serving throughout.%s%s" % (
+        point = run["policy"].get("pause_after") or 0
+        pause = ""
+        if point and point < len(run["batches"]):
+            pause = " The run pauses after batch %d (rolling_pause_after); promote.yml or abort.yml continues it." % point
+        elif point:
+            pause = " rolling_pause_after is %d, but the run has %d batch(es): it does not pause." % (
+                point, len(run["batches"]))
+        return "Release %s (%s) staged on %d host(s); batches of %s host(s), at least %d serving throughout.%s%s%s" % (
             run["release_id"], run["version"], len(run["work"]), sizes, run["policy"]["required_serving"], rejoin,
-            emergency)
+            emergency, pause)
     targets = sorted(set(run["moves"][host]["to"]["version"] for host in run["work"]))
     return "Rolling back %d host(s) to %s in batches of %s host(s), at least %d serving throughout." % (
         len(run["work"]), ", ".join(targets), sizes, run["policy"]["required_serving"])
@@ -564,7 +582,7 @@ def judge_batch(run, hosts, moving, cutover_results, labels, drain=None, enable=
 BATCH_VAR, RECOVER_VAR = "__rolling_batch", "__rolling_recover"
 # What a record keeps when it rides along in a later record's ``earlier``: what the readers of records use.
 RECORD_KEYS = ("index", "batches", "direction", "run_id", "hosts", "stop", "error", "closed", "next_drain",
-               "served_before", "served_after", "analysis", "watch")
+               "served_before", "served_after", "analysis", "watch", "paused")
 
 
 def slim(record):
@@ -590,8 +608,7 @@ def record_carriers(run, hostvars, key=BATCH_VAR):
     """The hosts that may carry records under ``key``, in batch order: those of the run's batches, or of its fleet
     recovery (which follows from the run's own records)."""
     if key == RECOVER_VAR:
-        forward = batch_records(run, hostvars)
-        return recovery(run, rows_of(forward), closed_of(forward))[0]
+        return recovery_of(run, batch_records(run, hostvars))[0]
     return [host for batch in run["batches"] for host in batch]
 
 
@@ -606,6 +623,9 @@ def batch_records(run, hostvars, key=BATCH_VAR, carriers=None):
     read (default record_carriers).
     """
     latest, seen = [], set()
+    # A promoted or aborted run starts with the records of the batches it moved before its pause.
+    stored = list((run.get("resumed") or {}).get("records") or []) if key == BATCH_VAR else []
+    seen.update(_identity(record) for record in stored)
     hosts = record_carriers(run, hostvars, key) if carriers is None else carriers
     for host in reversed(hosts):
         record = _record_on(hostvars, host, key, run["run_id"])
@@ -617,7 +637,7 @@ def batch_records(run, hostvars, key=BATCH_VAR, carriers=None):
         if isinstance(earlier, list):
             latest.extend(reversed([item for item in earlier if _identity(item) not in seen]))
             break
-    return list(reversed(latest))
+    return stored + list(reversed(latest))
 
 
 def rows_of(records):
@@ -646,10 +666,6 @@ def batch_errors(run, hostvars, key=BATCH_VAR):
     return found
 
 
-def window_closed(run, hostvars):
-    return closed_of(batch_records(run, hostvars))
-
-
 def progress(run, record, done_rows, now, label="Batch", batches=None):
     """One line after a batch: batch k of n, hosts moved so far, elapsed, an ETA, and a failure's reason.
 
@@ -663,7 +679,8 @@ def progress(run, record, done_rows, now, label="Batch", batches=None):
     moved = sum(1 for host in moving if (done_rows.get(host) or {}).get("outcome") == moved_label)
     start = run.get("t_committed") or run["t_start"]
     elapsed = max(now - start, 0.0)
-    eta = None if record.get("stop") or not index or index >= total else elapsed / index * (total - index)
+    done = index - (run.get("start_batch") or 0)
+    eta = None if record.get("stop") or done < 1 or index >= total else elapsed / done * (total - index)
     parts = ["%s %d of %d: %s" % (label, index, total, ", ".join(
         "%s %s" % (host, row["outcome"]) for host, row in sorted(record["hosts"].items())))]
     parts.append("%d of %d host(s) moved" % (moved, len(moving)))
@@ -672,6 +689,8 @@ def progress(run, record, done_rows, now, label="Batch", batches=None):
         reasons = [host + ": " + row["reason"] for host, row in sorted(record["hosts"].items())
                    if row["outcome"] != moved_label and row["reason"]]
         parts.append("STOPPED: " + ("; ".join(reasons) or record.get("error") or record.get("closed") or "failed"))
+    elif record.get("paused"):
+        parts.append("PAUSED")
     elif eta is not None:
         parts.append("ETA %.0f s" % eta)
     else:
@@ -702,8 +721,10 @@ def finish_marks(run, host, outcome, rows, recovered):
             return [{"release_id": run["release_id"], "state": "failed",
                      "reason": "its migration failed in run %s" % run["run_id"]}], 0
         if (recovered.get(host) or {}).get("outcome") == "rolled_back":
-            return [{"release_id": run["release_id"], "state": "failed",
-                     "reason": "fleet rollback: the release failed on another host in run %s" % run["run_id"]}], 0
+            abort = run.get("abort")
+            why = ("aborted by %s%s" % (abort["by"], ": " + abort["reason"] if abort["reason"] else "") if abort
+                   else "fleet rollback: the release failed on another host")
+            return [{"release_id": run["release_id"], "state": "failed", "reason": "%s in run %s" % (why, run["run_id"])}], 0
         if outcome == "deployed" and not deploy_failed(run, rows):
             return [{"release_id": run["release_id"], "state": "good", "reason": None}], run["policy"]["keep_releases"]
         return [], 0
@@ -714,15 +735,25 @@ def finish_marks(run, host, outcome, rows, recovered):
     return [], 0
 
 
-def recovery(run, rows, closed=""):
+def recovery_of(run, records):
+    """recovery() of the run's forward batch records."""
+    return recovery(run, rows_of(records), closed_of(records), paused_of(run, records))
+
+
+def recovery(run, rows, closed="", paused=None):
     """The moves a fleet recovery makes (host -> {to, back}) and its batches, in the run's order.
 
     Only after a failed deploy with rolling_failure_policy rollback_fleet, not when the window
     closed, for the hosts that took the new release and have a release to go back to; and, whatever
     the policy, for the hosts of a batch whose analysis failed (a canary).
     """
-    if run["kind"] != "deploy" or closed or no_way_back(run):
+    if run["kind"] != "deploy" or closed or paused or no_way_back(run):
         return [], []
+    if run.get("abort"):
+        # playbooks/abort.yml: every host the paused run moved goes back, whatever the failure policy.
+        hosts = [host for host in run["work"] if rows.get(host, {}).get("outcome") == "deployed"
+                 and run["moves"][host]["back"]["release_id"]]
+        return hosts, split(hosts, batch_sizes(run["policy"]["batches"], len(hosts)) if hosts else [])
     # A batch whose analysis failed (a canary) goes back whatever the failure policy says, like a failed gate; after
     # a failed watch (the last batch's rows say so) the whole fleet does.
     analysed_out = [host for host in run["work"] if rows.get(host, {}).get("analysis_failed")]
@@ -737,8 +768,11 @@ def recovery(run, rows, closed=""):
     return hosts, split(hosts, sizes)
 
 
-def final_rows(run, rows, recovered):
-    """The summary row of every host of the run: host, outcome, from, to, reason, gate_s, drain_s."""
+def final_rows(run, rows, recovered, paused=None):
+    """The summary row of every host of the run: host, outcome, from, to, reason, gate_s, drain_s.
+
+    ``paused``: the pause the run ended with (paused_of): the hosts of the batches after it are waiting.
+    """
     out = []
     for host in run["hosts"]:
         move = run["moves"].get(host)
@@ -750,8 +784,10 @@ def final_rows(run, rows, recovered):
             row = {"outcome": "not_started" if run["aborted"] else "skipped",
                    "reason": move["skip_reason"] if not run["aborted"] else "the run was aborted"}
         else:
-            row = dict(rows.get(host) or {"outcome": "not_started",
-                                          "reason": "the rollout stopped before this host's batch"})
+            row = dict(rows.get(host) or (
+                {"outcome": "waiting", "reason": "the run is paused after batch %s" % paused["after_batch"]} if paused
+                else {"outcome": "not_started", "reason": "the run was aborted before this host's batch"}
+                if run.get("abort") else {"outcome": "not_started", "reason": "the rollout stopped before this host's batch"}))
             back = recovered.get(host)
             if back and back.get("outcome") == "not_started":
                 # The fleet rollback could not move it (the load balancer went away, say): it still runs
@@ -759,7 +795,8 @@ def final_rows(run, rows, recovered):
                 row = dict(row, reason="the fleet rollback could not move it back"
                            + (": " + back["reason"] if back.get("reason") else ""))
             elif back:
-                why = ("switched back: the analysis of its batch failed" if row.get("analysis_failed")
+                why = ("aborted by %s" % run["abort"]["by"] if run.get("abort")
+                       else "switched back: the analysis of its batch failed" if row.get("analysis_failed")
                        else "fleet rollback after a failed batch")
                 row = dict(back, reason=why + (": " + back["reason"] if back.get("reason") else ""))
         outcome = row["outcome"]
@@ -774,8 +811,14 @@ def final_rows(run, rows, recovered):
 
 
 def verdict(run, rows, batch_errors_found=(), closed="", smoke=None):
-    """(failed, message): the run's verdict; never OK for a run that did not reach its target."""
-    bad = [row for row in rows if row["outcome"] not in DONE[run["kind"]]]
+    """(failed, message): the run's verdict; never OK for a run that did not reach its target.
+
+    A paused run is not failed while its hosts either reached the target or wait for their batch. An abort
+    (playbooks/abort.yml) succeeds when no host is left on the new release.
+    """
+    if run.get("abort"):
+        return abort_verdict(run, rows, batch_errors_found)
+    bad = [row for row in rows if row["outcome"] not in DONE[run["kind"]] + ("waiting",)]
     smoke_failed = smoke is not None and smoke.get("passed") is False
     failed = bool(run["aborted"] or bad or batch_errors_found or smoke_failed)
     if not failed:
@@ -818,6 +861,28 @@ def verdict(run, rows, batch_errors_found=(), closed="", smoke=None):
     return True, " ".join(parts)
 
 
+def abort_verdict(run, rows, batch_errors_found=()):
+    """(failed, message) of an abort: it failed when a host still runs the new release, or is in doubt."""
+    stuck = [row for row in rows if row["outcome"] not in ("rolled_back", "not_started", "skipped", "refused")]
+    if not stuck and not batch_errors_found:
+        return False, ""
+
+    def why(row):
+        if row["outcome"] == "deployed" and not ((run["moves"].get(row["host"]) or {}).get("back") or {}).get("release_id"):
+            # Its first release: there is nothing to switch back to.
+            return "it has no earlier release to go back to: stop its service or deploy another release"
+        return row["reason"]
+
+    named = "; ".join("%s %s%s" % (row["host"], row["outcome"], " (%s)" % why(row) if why(row) else "") for row in stuck)
+    parts = ["Abort of run %s (release %s) did not finish: %s." % (
+        run["run_id"], run["release_id"], named or "every host went back")]
+    parts.extend("%s." % error for error in batch_errors_found)
+    if no_way_back(run):
+        parts.append("No host was switched back: %s; fix forward, or roll back with -e rollback_past_migration_reason="
+                     "... (recorded)." % no_way_back(run))
+    return True, " ".join(parts)
+
+
 def summary(run, rows, failed, now, lb_served=None, smoke=None):
     """The summary published with set_stats (conveyor_deploy / conveyor_rollback) and read by the callbacks."""
     committed = run.get("t_committed") or run["t_start"]
@@ -834,6 +899,10 @@ def summary(run, rows, failed, now, lb_served=None, smoke=None):
         found["takeovers"] = run["takeovers"]
     if run.get("emergency"):
         found["emergency"] = run["emergency"]
+    for key in ("paused", "resumed", "abort"):
+        # The pause the run ended with, the pause a promote or abort continued from, and the abort.
+        if run.get(key):
+            found[key] = dict((name, value) for name, value in run[key].items() if name not in ("records", "restore"))
     migration = run.get("migration") or {}
     if migration.get("host"):
         found["migration"] = {key: migration.get(key) for key in ("host", "outcome", "rc", "duration_s", "irreversible",
@@ -847,20 +916,139 @@ def summary(run, rows, failed, now, lb_served=None, smoke=None):
 
 
 def summary_lines(found):
+    state = "FAILED" if found["failed"] else "PAUSED" if found.get("paused") else "ABORTED" if found.get("abort") else "OK"
     head = "%s%s %s (%s): %s; prepare %s s, rollout %s s" % (
-        "EMERGENCY " if found.get("emergency") else "", "Release" if found["kind"] == "deploy" else "Rollback", found["release_id"], found["version"] or "-",
-        "FAILED" if found["failed"] else "OK", found["phases_s"]["prepare"], found["phases_s"]["rollout"])
+        "EMERGENCY " if found.get("emergency") else "", "Release" if found["kind"] == "deploy" else "Rollback",
+        found["release_id"], found["version"] or "-", state, found["phases_s"]["prepare"], found["phases_s"]["rollout"])
     if found.get("requests_served") is not None:
         head += ", %s requests served meanwhile" % found["requests_served"]
     if "smoke" in found:
         head += "; smoke test: %s" % found["smoke"]
     lines = [head]
+    if found.get("paused"):
+        lines.append(pause_line(found["paused"], found["run_id"]))
+    if found.get("resumed"):
+        lines.append("%s by %s; the run paused after batch %s at %s%s" % (
+            "Aborted" if found.get("abort") else "Promoted", found["resumed"]["by"], found["resumed"]["after_batch"],
+            found["resumed"]["paused_at"] or "?",
+            ": " + found["abort"]["reason"] if (found.get("abort") or {}).get("reason") else ""))
     for row in found["hosts"]:
         lines.append("%-12s %-10s -> %-10s %-12s%s%s" % (
             row["host"], row["from"], row["to"], row["outcome"],
             (" gate %ss" % row["gate_s"]) if row.get("gate_s") is not None else "",
             (" (%s)" % row["reason"]) if row["reason"] else ""))
     return lines
+
+
+# --------------------------------------------------------------------------- pause, promote, abort
+
+def pause_after(value, canary_enabled, name="rolling_pause_after"):
+    """The batch after which a deploy pauses (rolling_pause_after): 0 (never), 1 for ``canary``, or the number."""
+    if value in (None, "", 0, False):
+        return 0
+    if str(value).strip().lower() == "canary":
+        if not canary_enabled:
+            raise PlanError("%s is canary, but rolling_canary is off: turn the canary on, or give the number of the "
+                            "batch to pause after (e.g. 1)" % name)
+        return 1
+    if isinstance(value, bool) or not str(value).strip().isdigit() or int(str(value).strip()) < 1:
+        raise PlanError("%s is %r: give canary, or the number of the batch after which the run pauses (1 for the "
+                        "first batch)" % (name, value))
+    return int(str(value).strip())
+
+
+def pausing(run, index, batches, direction="forward"):
+    """Whether the deploy pauses after batch ``index`` of ``batches`` (none after its last batch)."""
+    point = run["policy"].get("pause_after") or 0
+    return (run["kind"] == "deploy" and direction == "forward" and not run.get("resumed") and point == index
+            and index < batches)
+
+
+def paused_of(run, records):
+    """The pause this run ended with (its last forward batch record's ``paused``), or None."""
+    if run.get("resumed") or run["kind"] != "deploy":
+        return None
+    forward = [record for record in records if record.get("direction", "forward") == "forward"]
+    return (forward[-1].get("paused") or None) if forward else None
+
+
+def pause_line(paused, run_id):
+    return ("PAUSED after batch %s of %s%s, lock held until %s. Continue: playbooks/promote.yml -e run_id=%s; "
+            "switch back: playbooks/abort.yml -e run_id=%s" % (
+                paused["after_batch"], paused["batches"], " with the canary at %s%% weight" % paused["canary_weight"]
+                if paused.get("canary_weight") else "", paused.get("until") or "?", run_id, run_id))
+
+
+def pause_state(run, records, paused):
+    """What a paused run leaves on each host it locked, for promote and abort (host_steps' ``pause.state``)."""
+    keep = dict((key, value) for key, value in run.items() if key not in ("heartbeat",))
+    return {"run": keep, "records": [slim(record) for record in records], "release_id": run["release_id"],
+            "version": run["version"], "after_batch": paused["after_batch"], "batches": paused["batches"], "at": paused.get("at"),
+            "canary": bool(paused.get("canary_weight"))}
+
+
+def resume(run_id, answers, mode, actor_name, reason="", now=None):
+    """The run object that promotes (``mode`` promote) or aborts a paused run, from each host's resume answer.
+
+    ``answers``: host -> what the host reported (``paused``, ``state``, ``error``), None when it did not answer.
+    ``run_id``: the run asked for ("" for whichever is paused). Raises PlanError naming what is wrong.
+    """
+    problems = ["%s: %s" % (host, (answer or {}).get("error") or "no answer")
+                for host, answer in sorted(answers.items()) if not answer or answer.get("error")]
+    if problems:
+        raise PlanError("Could not take back the paused run on every host: %s." % "; ".join(problems))
+    paused = dict((host, answer) for host, answer in answers.items() if answer.get("paused"))
+    if not paused:
+        raise PlanError("No paused run%s holds %s: nothing to %s. The checklist and playbooks/verify.yml show "
+                        "what holds each host's lock." % (" " + run_id if run_id else "", ", ".join(sorted(answers)),
+                                                          mode))
+    ids = sorted(set(answer["paused"]["run_id"] for answer in paused.values()))
+    if len(ids) > 1:
+        held = ["%s on %s" % (i, ", ".join(sorted(h for h, a in paused.items() if a["paused"]["run_id"] == i)))
+                for i in ids]
+        raise PlanError("These hosts are held by different paused runs (%s): give -e run_id=<one of them>."
+                        % "; ".join(held))
+    state = next(iter(paused.values()))["state"] or {}
+    found = dict(state.get("run") or {})
+    if not found.get("run_id") or found["run_id"] != ids[0]:
+        raise PlanError("The state paused run %s left is not readable: abort it with playbooks/abort.yml, or deploy "
+                        "again once its lock expires." % ids[0])
+    absent = [host for host in found["work"] if host not in answers]
+    if absent:
+        raise PlanError("Paused run %s moves %s, but %s %s not in this play (a --limit, or another inventory?): its "
+                        "pause cannot be continued from part of its hosts. Run it on all of them; nothing was changed."
+                        % (ids[0], ", ".join(found["work"]), ", ".join(absent), "is" if len(absent) == 1 else "are"))
+    missing = [host for host in found["work"] if host not in paused]
+    if missing:
+        raise PlanError("Paused run %s locked %s, but %s no longer report%s it paused (%s): its pause cannot be "
+                        "continued. Check those hosts with playbooks/verify.yml, then deploy again." % (
+                            ids[0], ", ".join(found["work"]), ", ".join(missing), "s" if len(missing) == 1 else "",
+                            "; ".join("%s: %s" % (host, answers[host].get("msg") or "no paused lock") for host in missing)))
+    moment = now or utcnow()
+    records = [dict((key, value) for key, value in record.items() if key != "paused")
+               for record in state.get("records") or []]
+    last = (state.get("records") or [{}])[-1].get("paused") or {}
+    after = int(state.get("after_batch") or last.get("after_batch") or 0)
+    found["resumed"] = {"mode": mode, "by": actor_name, "at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "paused_at": last.get("at") or "", "after_batch": after, "records": records,
+                        "restore": dict(last.get("restore") or {})}
+    found["start_batch"] = after if mode == "promote" else len(found["batches"])
+    if mode == "abort":
+        found["abort"] = {"by": actor_name, "reason": reason or "", "at": found["resumed"]["at"]}
+    found["t_start"] = found["t_committed"] = moment.timestamp()
+    return found
+
+
+def resumed_line(run):
+    resumed = run["resumed"]
+    if run.get("abort"):
+        return "Aborting paused run %s (release %s, paused after batch %s): switching back the hosts it moved%s." % (
+            run["run_id"], run["release_id"], resumed["after_batch"],
+            " (%s)" % run["abort"]["reason"] if run["abort"]["reason"] else "")
+    left = run["batches"][run["start_batch"]:]
+    return "Promoting paused run %s (release %s): batches %d to %d of %d, %d host(s), at least %d serving throughout." % (
+        run["run_id"], run["release_id"], run["start_batch"] + 1, len(run["batches"]), len(run["batches"]),
+        sum(len(batch) for batch in left), run["policy"]["required_serving"])
 
 
 # --------------------------------------------------------------------------- rollback targets

@@ -74,25 +74,83 @@ def test_a_slow_build_is_stopped_by_the_response_time_against_the_baseline():
     assert_back_in_full(before)
 
 
-def test_a_healthy_release_passes_the_canary_and_every_analysis_and_they_are_recorded(tmp_path):
-    target = "2.0.0" if fleet_version() != "2.0.0" else "1.1.0"
+def lock_of(host):
+    text = on_host(host, "cat /opt/sample/.conveyor/deploy.lock 2>/dev/null")
+    return json.loads(text) if text else None
+
+
+QUICK = ["-e", '{"rolling_analysis": {"seconds": 4, "min_requests": 30}}']
+
+
+def test_a_run_paused_after_its_canary_holds_its_locks_and_promote_finishes_the_same_release(tmp_path):
+    before = fleet_version()
+    target = "2.0.0" if before != "2.0.0" else "1.1.0"
     log = str(tmp_path / "changelog.jsonl")
     with Traffic() as traffic:
-        result = deploy(target, *CANARY, "-e", '{"rolling_analysis": {"seconds": 4, "min_requests": 30}}',
-                        changelog=log)
-    assert result.rc == 0, result.output[-3000:]
+        paused = deploy(target, *CANARY, *QUICK, "-e", "pause_after=canary", changelog=log)
+        assert paused.rc == 0, paused.output[-3000:]
+        assert "Batch 1 of 3: app01 deployed; 1 of 4 host(s) moved" in paused.output and "PAUSED" in paused.output
+        run_id = lock_of("app01")["run_id"]
+        assert "Continue: playbooks/promote.yml -e run_id=%s" % run_id in paused.output
+        # The canary serves the new release at its reduced weight; the others wait, and every lock holds.
+        assert live_versions() == dict((host, target if host == "app01" else before) for host in app_hosts())
+        assert weights()["app01"] == "50" and weights()["app02"] == "100", weights()
+        assert all(lock_of(host)["paused"]["after_batch"] == 1 for host in app_hosts())
+        # Another deploy is refused, and verify.yml reports the paused run.
+        other = deploy(before)
+        assert other.rc != 0 and "held by paused run %s" % run_id in other.output, other.output[-2000:]
+        verify = playbook("playbooks/verify.yml")
+        assert verify.rc != 0 and "paused run" in verify.output and "promote.yml" in verify.output
+        promoted = playbook("playbooks/promote.yml", "-e", "run_id=%s" % run_id, env={
+            "CONVEYOR_CHANGELOG_PATH": log, "ANSIBLE_SHOW_CUSTOM_STATS": "1"})
+    print("pause, then promote: %d of %d requests failed" % (traffic.summary["failed"], traffic.summary["sent"]))
+    assert promoted.rc == 0, promoted.output[-3000:]
+    assert "Promoting paused run %s" % run_id in promoted.output and "batches 2 to 3 of 3" in promoted.output
     assert traffic.summary["failed"] == 0, traffic.summary
     assert fleet_version() == target and set(weights().values()) == {"100"}, weights()
-    assert result.output.count("analysis pass: error_ratio") >= 2, result.output[-3000:]
+    assert all(lock_of(host) is None for host in app_hosts())
     with open(log) as handle:
-        record = [json.loads(line) for line in handle][-1]
-    analyses = record["analysis"]
-    assert [entry["batch"] for entry in analyses] == list(range(1, len(analyses) + 1))
-    assert analyses[0]["canary"] is True and analyses[0]["verdict"] == "pass"
-    assert analyses[0]["new"]["servers"] == ["app01"] and analyses[0]["new"]["requests"] >= 30
+        records = [json.loads(line) for line in handle]
+    first, last = [r for r in records if r["kind"] == "deploy" and r["playbook"] in ("deploy.yml", "promote.yml")
+                   and r["outcome"] in ("paused", "succeeded")][-2:]
+    assert (first["outcome"], last["outcome"]) == ("paused", "succeeded")
+    assert first["release_id"] == last["release_id"] and last["resumed"]["after_batch"] == 1
+    assert first["hosts"]["app02"]["outcome"] == "waiting" and last["hosts"]["app02"]["outcome"] == "deployed"
+    # A healthy release passes the canary and every analysis; all of the run's analyses, the canary's from before the
+    # pause included, are in its change log record and in set_stats (conveyor_deploy.analysis).
+    assert promoted.output.count("analysis pass: error_ratio") == 2, promoted.output[-3000:]
+    analyses = last["analysis"]
+    assert [entry["batch"] for entry in analyses] == [1, 2, 3]
+    assert all(entry["verdict"] == "pass" for entry in analyses), analyses
+    assert analyses[0]["canary"] is True and analyses[0]["new"]["servers"] == ["app01"]
+    assert analyses[0]["new"]["requests"] >= 30
     assert {r["metric"] for r in analyses[0]["results"]} >= {"error_ratio", "latency_vs_baseline"}
-    # set_stats publishes the same figures (conveyor_deploy.analysis).
-    assert '"analysis": [' in result.output and '"metric": "error_ratio"' in result.output
+    assert '"analysis": [' in promoted.output and '"metric": "error_ratio"' in promoted.output
+
+
+def test_abort_switches_a_paused_run_back_and_ends_it():
+    before = fleet_version()
+    target = "2.0.0" if before != "2.0.0" else "1.1.0"
+    paused = deploy(target, "-e", "pause_after=1")
+    assert paused.rc == 0 and "PAUSED after batch 1 of 3" in paused.output, paused.output[-3000:]
+    nothing = playbook("playbooks/promote.yml", "-e", "run_id=20200101T000000Z-00000000")
+    assert nothing.rc != 0 and "not by run 20200101T000000Z-00000000" in nothing.output, nothing.output[-2000:]
+    # A promote limited to some of the run's hosts is refused before any lock changes: the pause stays whole.
+    partial = playbook("playbooks/promote.yml", "--limit", "app01")
+    assert partial.rc != 0 and "are not in this play (a --limit" in partial.output, partial.output[-2000:]
+    assert all(lock_of(host)["paused"]["after_batch"] == 1 for host in app_hosts())
+    with Traffic() as traffic:
+        aborted = playbook("playbooks/abort.yml", "-e", '{"abort_reason": "error budget burnt"}')
+    assert aborted.rc == 0, aborted.output[-3000:]
+    assert "ABORTED" in aborted.output and "(aborted by " in aborted.output
+    assert "error budget burnt" in aborted.output
+    assert traffic.summary["failed"] == 0, traffic.summary
+    assert_back_in_full(before)
+    # The release went back where it went live, so it is marked failed there.
+    marked = json.loads(on_host("app01", "grep mark_failed /opt/sample/.conveyor/history.jsonl | tail -1"))
+    assert marked["version"] == target and marked["reason"].startswith("aborted by ") and "error budget burnt" in marked["reason"]
+    again = playbook("playbooks/abort.yml")
+    assert again.rc != 0 and "No paused run holds" in again.output and "nothing to abort" in again.output
 
 
 def test_the_watch_catches_a_release_that_degrades_after_the_last_batch_and_rolls_the_fleet_back():

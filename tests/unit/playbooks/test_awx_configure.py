@@ -131,7 +131,7 @@ def test_every_argument_is_one_the_real_modules_accept(full):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     counts = {module: len(of(calls, module)) for module in MODULES}
     assert counts == {"credential_type": 1, "credential": 1, "notification_template": 1, "project": 1,
-                      "inventory": 2, "inventory_source": 2, "job_template": 14, "workflow_job_template": 1}
+                      "inventory": 2, "inventory_source": 2, "job_template": 18, "workflow_job_template": 2}
 
 
 @pytest.mark.parametrize("module, args, message", [
@@ -191,7 +191,8 @@ def test_the_tokens_are_injected_as_secrets_and_never_printed(full):
 
 def test_production_alone_gets_a_workflow_with_an_approval_before_the_deploy(full):
     calls = full[1]
-    workflow, = of(calls, "workflow_job_template")
+    workflow, canary = of(calls, "workflow_job_template")
+    assert canary["name"] == "conveyor prod canary release"
     assert workflow["name"] == "conveyor prod release"
     nodes = {node["identifier"]: node for node in workflow["workflow_nodes"]}
     after = {name: [nxt["identifier"] for nxt in (node.get("related") or {}).get("success_nodes") or []]
@@ -206,6 +207,27 @@ def test_production_alone_gets_a_workflow_with_an_approval_before_the_deploy(ful
     assert workflow["survey_spec"] == next(template["survey_spec"] for template in of(calls, "job_template")
                                            if template["name"] == "conveyor prod deploy")
     assert workflow["notification_templates_approvals"] == ["conveyor failures"]
+
+
+def test_the_canary_workflow_pauses_after_the_canary_for_an_approval_then_promotes_or_aborts(full):
+    calls = full[1]
+    canary = next(w for w in of(calls, "workflow_job_template") if w["name"] == "conveyor prod canary release")
+    nodes = {node["identifier"]: node for node in canary["workflow_nodes"]}
+
+    def after(name, kind="success_nodes"):
+        return [nxt["identifier"] for nxt in (nodes[name].get("related") or {}).get(kind) or []]
+    assert after("checklist") == ["approval"] and after("approval") == ["canary"]
+    assert after("canary") == ["promote_approval"] and nodes["canary"]["extra_data"] == {"pause_after": "canary"}
+    assert after("promote_approval") == ["promote"] and after("promote_approval", "failure_nodes") == ["abort"]
+    assert after("promote") == ["verify"] and nodes["promote_approval"]["unified_job_template"]["type"] == \
+        "workflow_approval"
+    templates = dict((template["name"], template) for template in of(calls, "job_template"))
+    for name, playbook in (("canary", "deploy.yml"), ("promote", "playbooks/promote.yml"),
+                           ("abort", "playbooks/abort.yml"), ("verify", "playbooks/verify.yml")):
+        assert templates[nodes[name]["unified_job_template"]["name"]]["playbook"] == playbook
+    # The deploy's survey asks for the pause, so the node's extra_data is a survey answer AWX accepts.
+    deploy = templates["conveyor prod deploy"]
+    assert "pause_after" in [question["variable"] for question in deploy["survey_spec"]["spec"]]
 
 
 def test_without_tokens_or_webhook_nothing_refers_to_them(specs, tmp_path):

@@ -52,6 +52,21 @@ def test_plan_refuses_bad_inputs_naming_the_variable(extra, text):
     assert text in str(caught.value)
 
 
+def test_the_pause_is_planned_from_its_variable_and_refused_when_it_cannot_be():
+    lb = {"enabled": True, "host": "lb01", "backend": "shop"}
+    run = rollout_plan.plan(plan_args(lb=lb, canary={"enabled": True}, pause_after="canary"), ["app01", "app02"], {},
+                            run_id="RUN", now=T0)
+    assert run["policy"]["pause_after"] == 1 and run["policy"]["pause_ttl"] == 86400
+    # An emergency never pauses; a rollback has no pause.
+    hurried = rollout_plan.plan(plan_args(lb=lb, canary={"enabled": True}, pause_after="canary",
+                                          emergency={"enabled": True, "reason": "fix"}), ["app01", "app02"], {}, run_id="R")
+    assert hurried["policy"]["pause_after"] == 0
+    with pytest.raises(rollout_plan._rollout.PlanError) as err:
+        rollout_plan.plan(plan_args(lb=lb, pause_after="canary", pause_ttl=5), ["app01", "app02"], {}, run_id="RUN")
+    assert "rolling_pause_after is canary, but rolling_canary is off" in str(err.value)
+    assert "rolling_pause_ttl is 5" in str(err.value)
+
+
 def test_an_emergency_skips_canary_analysis_watch_and_bake_and_says_so():
     lb = {"enabled": True, "host": "lb01", "backend": "shop"}
     args = plan_args(lb=lb, bake_seconds=30, canary={"enabled": True}, watch_seconds=60,

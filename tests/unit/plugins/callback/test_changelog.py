@@ -291,3 +291,22 @@ def test_a_run_that_took_over_a_dead_runs_locks_records_that_run_as_interrupted_
     again.v2_playbook_on_stats(stats({"app01": {"ok": 5}}, {"conveyor_deploy": summary}))
     ids = [r["run_id"] for r in _changelog.read_records(str(path))]
     assert len(ids) == 3 and ids.count(takeover["run_id"]) == 1
+
+
+@pytest.mark.parametrize("extra, outcome", [
+    ({"paused": {"after_batch": 1, "batches": 3, "at": "t", "until": "u"}}, "paused"),
+    ({"abort": {"by": "bob", "reason": "slow", "at": "t"}, "resumed": {"mode": "abort", "after_batch": 1}}, "aborted"),
+])
+def test_a_pause_and_an_abort_are_recorded_as_such_with_what_they_continue(changelog, extra, outcome):
+    plugin, _display, path = changelog
+    run_task(plugin, Task("Lock", "conveyor.deploy.deploy_lock"), ["app01", "app02"])
+    # An abort leaves the hosts after the pause not_started, and a pause leaves them waiting: neither fails the run.
+    left = "waiting" if outcome == "paused" else "not_started"
+    summary = dict({"failed": False, "run_id": "RUN-1", "release_id": "R2", "kind": "deploy",
+                    "hosts": [{"host": "app01", "outcome": "deployed" if outcome == "paused" else "rolled_back"},
+                              {"host": "app02", "outcome": left}]}, **extra)
+    plugin.v2_playbook_on_stats(stats({"app01": {"ok": 1}, "app02": {"ok": 1}}, {"conveyor_deploy": summary}))
+    record = only_record(path)
+    assert record["outcome"] == outcome and record["hosts"]["app02"]["outcome"] == left
+    for key in extra:
+        assert record[key] == extra[key]

@@ -237,6 +237,34 @@ def test_severities():
     assert notify.severity_of("ended", "failed", "deploy") == "critical"
     assert notify.severity_of("ended", "succeeded", "rollback") == "warning"
     assert notify.severity_of("ended", "succeeded", "deploy") == "info"
+    assert notify.severity_of("ended", "paused", "deploy") == "info"
+    assert notify.severity_of("ended", "aborted", "deploy") == "warning"
+
+
+def test_a_pause_says_how_to_continue_and_an_abort_is_no_automatic_rollback(load_callback, receiver):
+    plugin, _display = load_callback("conveyor.deploy.notify", url=receiver.url)
+    plugin.v2_playbook_on_start(Playbook("deploy.yml"))
+    plugin.v2_playbook_on_play_start(Play(host_vars={"env_name": "prod"}))
+    plugin.v2_runner_on_start(None, Task("Lock", "conveyor.deploy.deploy_lock"))
+    paused = {"failed": False, "run_id": "RUN-1", "hosts": [{"host": "app01", "outcome": "deployed"}],
+              "paused": {"after_batch": 1, "batches": 3, "until": "2026-12-08T10:00:00Z", "canary_weight": 10}}
+    plugin.v2_playbook_on_stats(stats({"app01": {"ok": 1}}, {"conveyor_deploy": paused}))
+    ended = receiver.requests[-1]["body"]
+    assert ended["outcome"] == "paused" and ended["severity"] == "info"
+    assert "paused (PAUSED after batch 1 of 3 with the canary at 10% weight" in ended["text"]
+    assert "playbooks/promote.yml -e run_id=RUN-1" in ended["text"]
+    plugin, _display = load_callback("conveyor.deploy.notify", url=receiver.url)
+    plugin.v2_playbook_on_start(Playbook("abort.yml"))
+    plugin.v2_playbook_on_play_start(Play(host_vars={"env_name": "prod"}))
+    plugin.v2_runner_on_start(None, Task("Lock", "conveyor.deploy.deploy_lock"))
+    drain = Task("Recover | Drain the batch", "conveyor.deploy.rollout_batch", tags=["conveyor_notify_auto_rollback"])
+    plugin.v2_runner_on_ok(result("app01", drain, {"abort": True}))
+    aborted = {"failed": False, "run_id": "RUN-1", "hosts": [{"host": "app01", "outcome": "rolled_back"}],
+               "abort": {"by": "bob", "reason": "", "at": "x"}}
+    plugin.v2_playbook_on_stats(stats({"app01": {"ok": 1}}, {"conveyor_deploy": aborted}))
+    bodies = [r["body"] for r in receiver.requests[2:]]
+    assert [body["event"] for body in bodies] == ["started", "ended"]
+    assert bodies[-1]["outcome"] == "aborted" and bodies[-1]["severity"] == "warning"
 
 
 def test_one_dispatcher_for_the_whole_run_even_without_variables(load_callback, receiver):

@@ -159,3 +159,64 @@ def test_a_renewed_lock_has_a_short_ttl_and_expires_for_blind_readers_only_at_it
 def test_an_expires_at_earlier_than_the_ttl_does_not_shorten_a_lock():
     lock = dict(_lock.new_lock("run-1", "alice@ctl", 42, 600, T0), expires_at="2026-11-27T10:00:01.000000Z")
     assert _lock.is_stale(lock, at(599)) is False
+
+
+def test_a_paused_run_keeps_its_lock_naming_no_process_and_another_run_is_told_to_promote_or_abort(tmp_path):
+    layout = Layout(tmp_path)
+    _lock.acquire(layout, params("RUN-1", renewed={"host": "lb", "backend": "b"}, controller={"host": "ctl"}))
+    state = {"run": {"run_id": "RUN-1", "lock": {"bound_s": 900}}, "records": [{"index": 1}], "release_id": "R2",
+             "version": "2.0.0", "after_batch": 1, "batches": 3, "canary": True}
+    with pytest.raises(_lock.ReleaseError):
+        _lock.pause(layout, "RUN-2", 3600, state)
+    _lock.pause(layout, "RUN-1", 3600, state)
+    held = _lock.read_lock(layout.lock)
+    assert held["paused"]["after_batch"] == 1 and held["ttl"] == 3600
+    # Nothing in it can prove the run dead: no process, no heartbeat; and the lock itself carries no state.
+    assert "controller" not in held and "renewed" not in held and "state" not in held and held["pid"] is None
+    assert oct(__import__("os").stat(_lock.state_path(layout)).st_mode & 0o777) == "0o600"
+    with pytest.raises(_lock.ReleaseError) as err:
+        _lock.acquire(layout, params("RUN-2"))
+    assert "paused run RUN-1" in err.value.msg and "promote.yml" in err.value.msg and "abort.yml" in err.value.msg
+    history = open(layout.history).read()
+    assert '"action": "paused"' in history
+
+
+def test_resume_hands_the_paused_lock_to_the_new_process_and_returns_the_state(tmp_path):
+    layout = Layout(tmp_path)
+    assert _lock.resume(layout, "", dict(params("x"), ttl=600))["paused"] is None
+    _lock.acquire(layout, params("RUN-1"))
+    # A live run's lock is not a paused one: resume leaves it alone.
+    assert _lock.resume(layout, "", dict(params("x"), ttl=600))["paused"] is None
+    state = {"run": {"run_id": "RUN-1", "lock": {"bound_s": 900}}, "records": [], "release_id": "R2",
+             "version": "2.0.0", "after_batch": 1, "batches": 3, "canary": False}
+    _lock.pause(layout, "RUN-1", 3600, state)
+    with pytest.raises(_lock.ReleaseError) as err:
+        _lock.resume(layout, "RUN-9", params("RUN-9"))
+    assert "not by run RUN-9" in err.value.msg
+    previewed = _lock.resume(layout, "", params("", pid=77, renewed={"host": "lb"}), check_mode=True)
+    assert previewed["paused"]["run_id"] == "RUN-1" and _lock.read_lock(layout.lock)["paused"]
+    answer = _lock.resume(layout, "RUN-1", params("", pid=77, renewed={"host": "lb"}, controller={"host": "c2"}))
+    assert answer["state"]["run"]["run_id"] == "RUN-1" and answer["paused"]["after_batch"] == 1
+    held = _lock.read_lock(layout.lock)
+    assert held["run_id"] == "RUN-1" and held["pid"] == 77 and held["controller"] == {"host": "c2"}
+    assert held["renewed"] == {"host": "lb"} and "paused" not in held and held["resumed"]["after_batch"] == 1
+    # The bound the paused run planned still limits the lock for readers that cannot see the heartbeats.
+    assert _lock.lock_expiry(held) > _lock.lock_expiry(dict(held, expires_at=None))
+    # An expired pause is an expired lock: no promote takes it back (the next deploy takes it over).
+    _lock.release(layout, params("RUN-1"))
+    _lock.acquire(layout, params("RUN-1"))
+    _lock.pause(layout, "RUN-1", 3600, state)
+    expired = dict(_lock.read_lock(layout.lock), expires_at="2000-01-01T00:00:00Z", started_at="2000-01-01T00:00:00Z")
+    _lock.remove_lock(layout.lock, _lock.read_lock(layout.lock))
+    _lock.create_lock(layout.lock, expired)
+    with pytest.raises(_lock.ReleaseError) as err:
+        _lock.resume(layout, "", params(""))
+    assert "The pause of run RUN-1" in err.value.msg and "expired" in err.value.msg
+    assert _lock.acquire(layout, params("RUN-2"))["took_over"].startswith("it expired")
+    # The run's own release removes what it left for its promote.
+    _lock.release(layout, params("RUN-2"))
+    _lock.acquire(layout, params("RUN-1"))
+    _lock.pause(layout, "RUN-1", 3600, state)
+    _lock.resume(layout, "RUN-1", params(""))
+    _lock.release(layout, params("RUN-1"))
+    assert not __import__("os").path.exists(_lock.state_path(layout))

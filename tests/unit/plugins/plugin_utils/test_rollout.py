@@ -491,3 +491,133 @@ def test_a_failed_watch_sends_the_whole_fleet_back_whatever_the_failure_policy()
     for host in ("app03", "app04"):
         rows[host]["watch_failed"] = True
     assert _rollout.recovery(halt, rows)[0] == ["app01", "app02", "app03", "app04"]
+
+
+# --------------------------------------------------------------------------- pause, promote, abort
+
+@pytest.mark.parametrize("value, canary, expected", [
+    ("", False, 0), (None, True, 0), ("canary", True, 1), ("Canary", True, 1), (2, False, 2), ("3", False, 3)])
+def test_pause_after_is_canary_or_a_batch_number(value, canary, expected):
+    assert _rollout.pause_after(value, canary) == expected
+
+
+@pytest.mark.parametrize("value, canary, said", [
+    ("canary", False, "rolling_canary is off"), ("0", False, "give canary, or the number"),
+    ("-1", False, "give canary"), ("soon", True, "give canary"), (True, False, "give canary")])
+def test_a_pause_point_that_cannot_be_is_refused_naming_the_variable(value, canary, said):
+    with pytest.raises(_rollout.PlanError) as err:
+        _rollout.pause_after(value, canary)
+    assert "rolling_pause_after" in str(err.value) and said in str(err.value)
+
+
+def paused_run():
+    run = deploy_run(policy={"batches": [1, 1, 2]})
+    run["policy"].update(pause_after=1, pause_ttl=3600, keep_releases=5)
+    return run
+
+
+def test_a_run_pauses_only_after_its_pause_batch_and_never_after_its_last():
+    run = paused_run()
+    assert _rollout.pausing(run, 1, 3) and not _rollout.pausing(run, 2, 3)
+    assert not _rollout.pausing(run, 1, 3, "recover")
+    assert "The run pauses after batch 1 (rolling_pause_after)" in _rollout.announce(run)
+    run["policy"]["pause_after"] = 3
+    assert not _rollout.pausing(run, 3, 3)
+    assert "rolling_pause_after is 3, but the run has 3 batch(es): it does not pause." in _rollout.announce(run)
+    assert not _rollout.pausing(dict(paused_run(), resumed={"mode": "promote"}), 1, 3)
+
+
+def test_a_paused_run_is_not_failed_and_its_later_hosts_wait():
+    run = paused_run()
+    pause = {"after_batch": 1, "batches": 3, "at": "2026-12-01T10:00:10Z", "canary_weight": 10, "restore": {"app01": 100},
+             "until": "2026-12-01T11:00:10Z"}
+    first = dict(record(run, {"app01": "deployed"}, 1), paused=pause, direction="forward")
+    assert _rollout.paused_of(run, [first]) == pause
+    rows = _rollout.final_rows(run, _rollout.rows_of([first]), {}, pause)
+    by = {row["host"]: row for row in rows}
+    assert by["app01"]["outcome"] == "deployed" and by["app02"]["outcome"] == "waiting"
+    assert by["app02"]["to"] == "1.0.0"
+    assert _rollout.verdict(run, rows) == (False, "")
+    # No fleet recovery moves a paused run's hosts back, though its later hosts did not move.
+    assert _rollout.recovery_of(run, [first]) == ([], [])
+    assert _rollout.recovery(run, _rollout.rows_of([first]))[0] == ["app01"]
+    found = _rollout.summary(dict(run, paused=pause), rows, False, run["t_committed"] + 3)
+    lines = _rollout.summary_lines(found)
+    assert "PAUSED" in lines[0] and "restore" not in found["paused"]
+    assert "playbooks/promote.yml -e run_id=RUN-1" in lines[1] and "canary at 10% weight" in lines[1]
+    state = _rollout.pause_state(run, [first], pause)
+    assert state["run"]["run_id"] == "RUN-1" and state["records"][0]["paused"] == pause and "heartbeat" not in state["run"]
+
+
+def resume_answers(run, pause, hosts=None, **changes):
+    state = _rollout.pause_state(run, [dict(record(run, {"app01": "deployed"}, 1), paused=pause, direction="forward")],
+                                 pause)
+    answers = {}
+    for host in hosts or HOSTS:
+        answers[host] = {"paused": {"run_id": run["run_id"], "after_batch": 1}, "state": state, "locked": True}
+    answers.update(changes)
+    return answers
+
+
+def test_promote_continues_the_same_run_after_its_pause():
+    run = paused_run()
+    pause = {"after_batch": 1, "batches": 3, "at": "2026-12-01T10:00:10Z", "restore": {"app01": 100}}
+    resumed = _rollout.resume("", resume_answers(run, pause), "promote", "bob@ctl", now=T0)
+    assert resumed["run_id"] == "RUN-1" and resumed["release_id"] == "R2" and resumed["batches"] == run["batches"]
+    assert resumed["start_batch"] == 1 and resumed["resumed"]["restore"] == {"app01": 100}
+    assert "abort" not in resumed and not _rollout.pausing(resumed, 1, 3)
+    # The batches moved before the pause count as this run's: a later failure rolls them back too.
+    records = _rollout.batch_records(resumed, {})
+    assert [r["index"] for r in records] == [1] and "paused" not in records[0]
+    assert _rollout.paused_of(resumed, records) is None
+    assert "batches 2 to 3 of 3, 3 host(s)" in _rollout.resumed_line(resumed)
+
+
+def test_abort_switches_back_what_the_paused_run_moved_and_succeeds_when_nothing_is_left_on_it():
+    run = paused_run()
+    pause = {"after_batch": 1, "batches": 3, "at": "2026-12-01T10:00:10Z", "restore": {}}
+    aborted = _rollout.resume("RUN-1", resume_answers(run, pause), "abort", "bob@ctl", reason="p99 too high", now=T0)
+    assert aborted["start_batch"] == 3 and aborted["abort"]["reason"] == "p99 too high"
+    rows = _rollout.rows_of(_rollout.batch_records(aborted, {}))
+    hosts, batches = _rollout.recovery(aborted, rows)
+    assert hosts == ["app01"] and batches == [["app01"]]
+    back = {"app01": {"outcome": "rolled_back", "reason": "", "gate_s": 1.0}}
+    final = _rollout.final_rows(aborted, rows, back)
+    by = {row["host"]: row for row in final}
+    assert by["app01"]["reason"] == "aborted by bob@ctl" and by["app01"]["to"] == "1.0.0"
+    assert by["app02"]["outcome"] == "not_started"
+    assert _rollout.verdict(aborted, final) == (False, "")
+    marks, keep = _rollout.finish_marks(aborted, "app01", "deployed", rows, back)
+    assert marks[0]["state"] == "failed" and marks[0]["reason"] == "aborted by bob@ctl: p99 too high in run RUN-1"
+    found = _rollout.summary(aborted, final, False, aborted["t_committed"] + 1)
+    assert "ABORTED" in _rollout.summary_lines(found)[0] and found["abort"]["by"] == "bob@ctl"
+    stuck = _rollout.final_rows(aborted, rows, {"app01": {"outcome": "not_started", "reason": "drain: no answer"}})
+    failed, message = _rollout.verdict(aborted, stuck)
+    assert failed and "Abort of run RUN-1" in message and "app01 deployed" in message
+    nothing_before = dict(aborted["moves"]["app01"], back={"release_id": "", "version": ""})
+    first = dict(aborted, moves=dict(aborted["moves"], app01=nothing_before))
+    failed, message = _rollout.verdict(first, _rollout.final_rows(first, rows, {}))
+    assert failed and "app01 deployed (it has no earlier release to go back to" in message
+
+
+def test_resume_refuses_what_it_cannot_continue_naming_the_hosts():
+    run = paused_run()
+    pause = {"after_batch": 1, "batches": 3, "at": "2026-12-01T10:00:10Z", "restore": {}}
+    with pytest.raises(_rollout.PlanError) as err:
+        _rollout.resume("", dict((h, {"paused": None, "state": None}) for h in HOSTS), "promote", "bob")
+    assert "No paused run holds app01, app02, app03, app04: nothing to promote" in str(err.value)
+    other = dict(resume_answers(run, pause)["app04"], paused={"run_id": "RUN-7", "after_batch": 1})
+    with pytest.raises(_rollout.PlanError) as err:
+        _rollout.resume("", resume_answers(run, pause, app04=other), "promote", "bob")
+    assert "different paused runs (RUN-1 on app01, app02, app03; RUN-7 on app04)" in str(err.value)
+    with pytest.raises(_rollout.PlanError) as err:
+        _rollout.resume("", resume_answers(run, pause, app03={"paused": None, "state": None, "msg": "no paused run"}),
+                        "abort", "bob")
+    assert "app03 no longer reports it paused (app03: no paused run)" in str(err.value)
+    with pytest.raises(_rollout.PlanError) as err:
+        _rollout.resume("", resume_answers(run, pause, app02=None), "promote", "bob")
+    assert "app02: no answer" in str(err.value)
+    limited = dict((h, a) for h, a in resume_answers(run, pause).items() if h == "app01")
+    with pytest.raises(_rollout.PlanError) as err:
+        _rollout.resume("", limited, "promote", "bob")
+    assert "app02, app03, app04 are not in this play (a --limit" in str(err.value)
