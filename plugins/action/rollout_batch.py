@@ -16,6 +16,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.conveyor.deploy.plugins.action.deploy_window import decide as window_decision
+from ansible_collections.conveyor.deploy.plugins.module_utils._probe import probe_http
 from ansible_collections.conveyor.deploy.plugins.plugin_utils import _analysis, _rollout, _runinfo
 
 display = Display()
@@ -80,6 +81,21 @@ def prometheus_query(url, query, timeout):
             continue
     values = [value for value in values if not math.isnan(value)]
     return (max(values), None) if values else (None, None)
+
+
+def probe_requests(config):
+    """[(ok, latency_ms, reason)] of rolling_analysis.probe's requests through the load balancer, one after another."""
+    probe = config.get("probe")
+    if not probe:
+        return []
+    params = {"url": probe["url"], "method": "GET", "headers": {}, "body": None, "request_timeout": probe["timeout"],
+              "validate_certs": True, "ca_path": None, "status_codes": [200], "body_regex": None}
+    outcomes = []
+    for dummy in range(int(probe["requests"])):
+        ok, status, latency, reason = probe_http(params, [], None)
+        # The body varies from answer to answer: the reason without it.
+        outcomes.append((ok, latency, (reason or "").split(" (body:")[0]))
+    return outcomes
 
 
 def served(answer):
@@ -300,7 +316,8 @@ class ActionModule(ActionBase):
             found = _analysis.judge(answer["observed"].get("before") or {}, answer["observed"].get("after") or {},
                                     servers, [], config, seconds, reference)
             found = _analysis.with_results(found, _analysis.prometheus_results(
-                config, run["lb"]["backend"], servers, [], seconds, prometheus_query))
+                config, run["lb"]["backend"], servers, [], seconds, prometheus_query)
+                + _analysis.probe_results(config, probe_requests(config)))
         found.update(batch=index, watch=True)
         record["watch"] = found
         text = _analysis.line(found)
@@ -338,7 +355,8 @@ class ActionModule(ActionBase):
         analysis = _analysis.judge(observed.get("before") or {}, observed.get("after") or {}, new, baseline, config,
                                    seconds)
         analysis = _analysis.with_results(analysis, _analysis.prometheus_results(
-            config, run["lb"]["backend"], new, baseline, seconds, prometheus_query))
+            config, run["lb"]["backend"], new, baseline, seconds, prometheus_query)
+            + _analysis.probe_results(config, probe_requests(config)))
         analysis.update(batch=index, canary=bool(restore))
         record["analysis"] = analysis
         text = _analysis.line(analysis)

@@ -141,22 +141,42 @@ def required_serving(total, min_healthy_percent):
     return int(math.ceil(total * min_healthy_percent / 100.0 - 1e-9))
 
 
-def capacity_problem(backend_view, draining, min_healthy_percent):
+def share(server, percent=None):
+    """The part of a full server a serving server is, by its weight: 0.1 for a canary at 10 % of its weight.
+
+    ``percent``: the weight (in % of its configured one) the same call gives it; else its current weight.
+    """
+    if percent is not None:
+        return percent / 100.0
+    weight = server.get("weight") or 0
+    if weight <= 0:
+        return 1.0
+    return min(float(server.get("current_weight", weight)) / weight, 1.0)
+
+
+def capacity_problem(backend_view, draining, min_healthy_percent, weights=None):
     """Why draining ``draining`` would leave too few serving backends, or None.
 
-    Servers already out of rotation do not count.  Draining servers that serve
-    no traffic (a first deploy, say) never reduces capacity, so it is allowed.
+    Servers already out of rotation do not count, and a server at a reduced weight (a canary) counts for its share
+    (``weights``: the percentages the same call sets). Draining servers that serve no traffic (a first deploy, say)
+    never reduces capacity, so it is allowed.
     """
+    weights = weights or {}
     total = len(backend_view)
     serving = [s["name"] for s in backend_view.values() if s["serving"]]
     lost = [name for name in serving if name in draining]
     if not lost:
         return None
-    left = len(serving) - len(lost)
+    staying = [name for name in serving if name not in draining]
+    left = sum(share(backend_view[name], weights.get(name)) for name in staying)
     needed = required_serving(total, min_healthy_percent)
-    if left < needed:
-        return ("draining %s would leave %d of %d backends serving, below the minimum of %d (%s%%)"
-                % (", ".join(sorted(lost)), left, total, needed, min_healthy_percent))
+    if left < needed - 1e-9:
+        light = ["%s at %d%% of its weight" % (name, round(share(backend_view[name], weights.get(name)) * 100))
+                 for name in staying if share(backend_view[name], weights.get(name)) < 1.0]
+        return ("draining %s would leave %s of %d backends serving, below the minimum of %d (%s%%)%s"
+                % (", ".join(sorted(lost)), ("%d" % left) if left == int(left) else "%.1f" % left, total, needed,
+                   min_healthy_percent, "; a server at a reduced weight counts for its share: " + ", ".join(light)
+                   if light else ""))
     return None
 
 

@@ -226,7 +226,7 @@ def run(module, api):
     wanted = WANTED_ADMIN[state]
     to_change = [s for s in servers if view[s]["admin"] != wanted]
     if state != "enabled":
-        problem = capacity_problem(view, set(to_change), params["min_healthy_percent"])
+        problem = capacity_problem(view, set(to_change), params["min_healthy_percent"], params["weights"])
         if problem:
             raise HAProxyError("Refusing to take servers out of %s: %s. Use smaller batches or fix the unhealthy "
                                "backends first." % (backend, problem))

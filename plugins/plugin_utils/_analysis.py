@@ -14,6 +14,8 @@ verdict: pure Python, reached by the unit tests.
   requests. The window's own mean is recovered from the two readings and the number of requests in between
   (``window_mean``). It fails above ``max_latency_ms`` (when set), or above ``max_latency_ratio`` times the
   baseline's average when it is also ``min_latency_delta_ms`` slower (2 ms against 1 ms is no regression).
+- **Synthetic probe** (optional, ``probe``): after the window, a few requests through the load balancer's URL, as a
+  user would send them; it fails on more failed requests than ``max_failed``, or a p95 above ``max_p95_ms``.
 - Fewer than ``min_requests`` requests on the new servers is **inconclusive**, never a pass: the policy
   ``inconclusive`` (``fail`` or ``warn``) decides. With no baseline left (the last batch), the comparisons are
   skipped and the absolute bounds still apply.
@@ -39,6 +41,7 @@ DEFAULT_QUERY = ('sum(rate(haproxy_server_http_responses_total{proxy="$backend",
 DEFAULTS = {
     "enabled": False,
     "prometheus": None,
+    "probe": None,
     "seconds": 30.0,
     "min_requests": 50,
     "max_error_ratio": 0.02,
@@ -106,6 +109,8 @@ def settings(raw, canary=None, production=False, watch=0):
                 out[key] = found
         elif key == "prometheus":
             out[key] = prometheus_settings(value, problems)
+        elif key == "probe":
+            out[key] = probe_settings(value, problems)
         elif key == "inconclusive":
             if value not in ("fail", "warn"):
                 problems.append("rolling_analysis.inconclusive must be fail or warn, not %r" % (value,))
@@ -122,6 +127,60 @@ def settings(raw, canary=None, production=False, watch=0):
     if canary_out["enabled"]:
         out["enabled"] = True
     return out, canary_out
+
+
+PROBE_DEFAULTS = {"url": "", "requests": 20, "max_failed": 0, "max_p95_ms": 0.0, "timeout": 5.0}
+PROBE_NUMBERS = {"requests": (1, 1000), "max_failed": (0, 1000), "max_p95_ms": (0.0, 600000.0), "timeout": (0.1, 60.0)}
+
+
+def probe_settings(raw, problems):
+    """rolling_analysis.probe: {url, requests, max_failed, max_p95_ms, timeout}; None when not set."""
+    if raw in (None, {}, ""):
+        return None
+    if not isinstance(raw, dict):
+        problems.append("rolling_analysis.probe must be a mapping with a url (e.g. {url: 'http://lb.example.com/'}), "
+                        "not %r" % (raw,))
+        return None
+    unknown = sorted(set(raw) - set(PROBE_DEFAULTS))
+    if unknown:
+        problems.append("rolling_analysis.probe has no setting %s (it has %s)" % (
+            ", ".join(map(str, unknown)), ", ".join(sorted(PROBE_DEFAULTS))))
+    out = dict(PROBE_DEFAULTS)
+    out["url"] = str(raw.get("url") or "")
+    if not re.match(r"^https?://[^\s/]+", out["url"]):
+        problems.append("rolling_analysis.probe.url must be an http(s) URL through the load balancer, not %r" % out["url"])
+    for key, (low, high) in PROBE_NUMBERS.items():
+        if key in raw:
+            found = _number(raw[key], "rolling_analysis.probe.%s" % key, low, high, problems,
+                            integer=key in ("requests", "max_failed"))
+            if found is not None:
+                out[key] = found
+    return out
+
+
+def probe_results(config, outcomes):
+    """The synthetic probe's results: failed requests against ``max_failed``, the p95 against ``max_p95_ms``.
+
+    ``outcomes``: [(ok, latency_ms, reason)] of the requests sent (the HTTP calls are outside this file); none sent
+    is inconclusive.
+    """
+    probe = config.get("probe")
+    if not probe:
+        return []
+    if not outcomes:
+        return [_result("probe_failed", None, probe["max_failed"], "inconclusive", "the probe sent no request")]
+    failed = [reason for ok, dummy, reason in outcomes if not ok]
+    reasons = sorted(set(failed))
+    detail = "%d of %d requests to %s failed%s" % (len(failed), len(outcomes), probe["url"],
+                                                   (": " + "; ".join(reasons[:3])) if reasons else "")
+    out = [_result("probe_failed", len(failed), probe["max_failed"],
+                   "fail" if len(failed) > probe["max_failed"] else "pass", detail)]
+    if probe["max_p95_ms"]:
+        latencies = sorted(latency for dummy, latency, dummy2 in outcomes)
+        p95 = round(latencies[max(int(math.ceil(0.95 * len(latencies))), 1) - 1], 1)
+        out.append(_result("probe_p95_ms", p95, probe["max_p95_ms"], "fail" if p95 > probe["max_p95_ms"] else "pass",
+                           "p95 of %d requests to %s" % (len(outcomes), probe["url"])))
+    return out
 
 
 def prometheus_settings(raw, problems):

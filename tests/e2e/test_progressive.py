@@ -79,7 +79,8 @@ def lock_of(host):
     return json.loads(text) if text else None
 
 
-QUICK = ["-e", '{"rolling_analysis": {"seconds": 4, "min_requests": 30}}']
+QUICK = ["-e", '{"rolling_analysis": {"seconds": 4, "min_requests": 30, "probe": {"url": "http://127.0.0.1:8080/", '
+               '"requests": 10, "max_p95_ms": 2000}}}']
 
 
 def test_a_run_paused_after_its_canary_holds_its_locks_and_promote_finishes_the_same_release(tmp_path):
@@ -119,12 +120,15 @@ def test_a_run_paused_after_its_canary_holds_its_locks_and_promote_finishes_the_
     # A healthy release passes the canary and every analysis; all of the run's analyses, the canary's from before the
     # pause included, are in its change log record and in set_stats (conveyor_deploy.analysis).
     assert promoted.output.count("analysis pass: error_ratio") == 2, promoted.output[-3000:]
+    # The synthetic probe through the load balancer ran after each window, and passed.
+    assert promoted.output.count("probe_failed 0 <= 0") == 2, promoted.output[-3000:]
     analyses = last["analysis"]
     assert [entry["batch"] for entry in analyses] == [1, 2, 3]
     assert all(entry["verdict"] == "pass" for entry in analyses), analyses
     assert analyses[0]["canary"] is True and analyses[0]["new"]["servers"] == ["app01"]
     assert analyses[0]["new"]["requests"] >= 30
-    assert {r["metric"] for r in analyses[0]["results"]} >= {"error_ratio", "latency_vs_baseline"}
+    assert {r["metric"] for r in analyses[0]["results"]} >= {"error_ratio", "latency_vs_baseline", "probe_failed",
+                                                             "probe_p95_ms"}
     assert '"analysis": [' in promoted.output and '"metric": "error_ratio"' in promoted.output
 
 

@@ -88,6 +88,20 @@ def test_capacity_allows_a_batch_that_keeps_the_minimum():
     assert "below the minimum of 3" in hap.capacity_problem(v, {"a", "b"}, 75)
 
 
+def test_capacity_counts_a_server_at_a_reduced_weight_for_its_share():
+    states = {n: {"name": n, "addr": "", "op_state": 2, "admin_state": 0, "weight": 100, "current_weight": 100}
+              for n in ("a", "b", "c", "d")}
+    states["a"]["current_weight"] = 10  # a canary at 10 %
+    v = {n: hap.server_view(s, {"scur": 0}) for n, s in states.items()}
+    # Draining c and d leaves a (0.1) and b (1.0): 1.1 of 4 below 2.
+    problem = hap.capacity_problem(v, {"c", "d"}, 50)
+    assert "would leave 1.1 of 4 backends serving, below the minimum of 2" in problem
+    assert "a at 10% of its weight" in problem
+    # The same call giving the canary its full weight back restores the capacity.
+    assert hap.capacity_problem(v, {"c", "d"}, 50, {"a": 100}) is None
+    assert hap.capacity_problem(v, {"d"}, 50) is None  # 2.1 of 4 stay
+
+
 def test_parse_stat_ignores_garbage():
     assert hap.parse_stat("") == {}
     assert hap.parse_stat("Unknown command\n") == {}

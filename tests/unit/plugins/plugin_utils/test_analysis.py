@@ -172,3 +172,23 @@ def test_prometheus_settings_are_refused_by_name(prometheus, text):
     with pytest.raises(PlanError) as caught:
         _analysis.settings({"prometheus": prometheus})
     assert text in str(caught.value)
+
+
+def test_the_synthetic_probe_is_checked_and_judged_by_failed_requests_and_p95():
+    config = _analysis.settings({"probe": {"url": "http://lb.example.com/", "requests": 10, "max_p95_ms": 200}})[0]
+    assert config["probe"]["max_failed"] == 0 and config["probe"]["requests"] == 10
+    good = [(True, 20.0 + i, "") for i in range(10)]
+    results = _analysis.probe_results(config, good)
+    assert [(r["metric"], r["verdict"]) for r in results] == [("probe_failed", "pass"), ("probe_p95_ms", "pass")]
+    slow = good[:9] + [(False, 900.0, "answered 500")]
+    found = dict((r["metric"], r) for r in _analysis.probe_results(config, slow))
+    assert found["probe_failed"]["verdict"] == "fail" and found["probe_failed"]["value"] == 1
+    assert "1 of 10 requests to http://lb.example.com/ failed: answered 500" in found["probe_failed"]["detail"]
+    assert found["probe_p95_ms"]["value"] == 900.0 and found["probe_p95_ms"]["verdict"] == "fail"
+    assert _analysis.probe_results(config, [])[0]["verdict"] == "inconclusive"
+    assert _analysis.probe_results(_analysis.settings({})[0], good) == []
+    with pytest.raises(PlanError) as err:
+        _analysis.settings({"probe": {"url": "lb/", "request": 3, "max_failed": -1}})
+    said = str(err.value)
+    assert "probe.url must be an http(s) URL" in said and "probe has no setting request" in said
+    assert "rolling_analysis.probe.max_failed" in said
