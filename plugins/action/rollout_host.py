@@ -217,12 +217,8 @@ class ActionModule(ActionBase):
         none on a host the run does not move. A host that cannot is left out of the run (the task fails there)."""
         if host not in run["work"]:
             return {"locked": False, "msg": "not a host the paused run moves"}
-        me = _holder.identity()
-        launched = dict((name, self._vars[name]) for name in ("awx_user_name", "tower_user_name") if self._vars.get(name))
-        lock = {"owner": _rollout.actor(launched), "pid": me["pid"], "controller": me, "ttl": args["lock_ttl"],
-                "resume": "take"}
-        if run["lb"].get("enabled"):
-            lock["renewed"] = {"host": run["lb"].get("host"), "backend": run["lb"].get("backend")}
+        # The run's own lock, as prepare takes it (this process, renewed by the run's heartbeats), handed over.
+        lock = dict(self.lock_options(run, args), resume="take")
         answer = self.call(app_root=run["app_root"], run_id=run["run_id"], lock=lock)
         if answer.get("failed") or not answer.get("locked") and not self._task.check_mode:
             return {"failed": True, "locked": False, "msg": "could not take back the lock of paused run %s: %s" % (
